@@ -1,0 +1,22 @@
+#!/usr/bin/env python3
+"""Micro-benchmarks: tideloop vs stock asyncio vs uvloop.
+
+A thin wrapper over ``python -m tideloop bench --group micro``; the benchmark
+code lives in ``tideloop._bench.micro`` so that it ships with the package.
+
+    python benchmarks/micro.py [--quick] [--json] [--loops tideloop,asyncio,uvloop]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+try:
+    from tideloop._bench.micro import main
+except ImportError:  # running from a source checkout without an install
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+    from tideloop._bench.micro import main
+
+if __name__ == "__main__":
+    sys.exit(main())

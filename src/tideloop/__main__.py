@@ -1,0 +1,140 @@
+"""Command line: ``python -m tideloop`` / ``tideloop``.
+
+* ``tideloop info [--json]``: versions, backends, OS features;
+* ``tideloop bench [--group G] [--quick] [--json] [--loops L] ...``: benchmarks
+  against stock asyncio and uvloop (see ``tideloop._bench``);
+* ``tideloop run``: reserved (see ``build_parser``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+from typing import Any
+
+__all__ = ["build_parser", "main"]
+
+
+def _feature_flags() -> dict[str, bool]:
+    return {
+        "pidfd": hasattr(os, "pidfd_open"),
+        "sendfile": hasattr(os, "sendfile"),
+        "eventfd": hasattr(os, "eventfd"),
+    }
+
+
+def collect_info() -> dict[str, Any]:
+    import tideloop
+
+    try:
+        uvloop_version: str | None = importlib.metadata.version("uvloop")
+    except importlib.metadata.PackageNotFoundError:
+        uvloop_version = None
+    return {
+        "tideloop": tideloop.__version__,
+        "tideloop_path": os.path.dirname(tideloop.__file__),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "backends": list(tideloop.available_backends()),
+        "default_backend": tideloop.default_backend(),
+        "features": _feature_flags(),
+        "uvloop": uvloop_version,
+    }
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    info = collect_info()
+    if args.json:
+        json.dump(info, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    yes_no = {True: "yes", False: "no"}
+    features = info["features"]
+    lines = [
+        f"tideloop         {info['tideloop']}  ({info['tideloop_path']})",
+        f"python           {info['python']} ({info['implementation']}, {info['executable']})",
+        f"platform         {info['platform']}, {info['cpu_count']} CPUs",
+        f"backends         {', '.join(info['backends']) or '(none)'}",
+        f"default backend  {info['default_backend']}",
+        "features",
+        f"  pidfd          {yes_no[features['pidfd']]}  (os.pidfd_open)",
+        f"  sendfile       {yes_no[features['sendfile']]}  (os.sendfile)",
+        f"  eventfd        {yes_no[features['eventfd']]}  (os.eventfd)",
+        f"uvloop           {info['uvloop'] or 'not installed'}  (benchmark reference)",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from ._bench._cli import run_bench
+
+    return run_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._bench._cli import add_bench_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="tideloop",
+        description="tideloop: a drop-in asyncio event loop written in Python.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p_info = sub.add_parser(
+        "info",
+        help="show versions, backends and OS features",
+        description="Show tideloop's version, the Python version, the available "
+        "backends (and the default one) and the OS features tideloop can use.",
+    )
+    p_info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p_info.set_defaults(func=_cmd_info)
+
+    p_bench = sub.add_parser(
+        "bench",
+        help="benchmark tideloop against asyncio and uvloop",
+        description="Benchmark tideloop against stock asyncio and uvloop (when "
+        "importable). Every loop runs in its own fresh subprocess, over rounds "
+        "with the loop order rotated; a table goes to stdout, progress to stderr.",
+    )
+    add_bench_arguments(p_bench)
+    p_bench.set_defaults(func=_cmd_bench)
+
+    # --- `run FILE | -m MODULE` subcommand: reserved for its own issue -----
+    # Run a script or module under tideloop (like `python FILE` / `python -m
+    # MODULE`, with tideloop installed as the event loop).  Register it here:
+    #   p_run = sub.add_parser("run", help=..., description=...)
+    #   ... add its arguments ...
+    #   p_run.set_defaults(func=_cmd_run)
+    # -----------------------------------------------------------------------
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        import tideloop
+
+        print(f"tideloop {tideloop.__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    func = args.func
+    result = func(args)
+    return int(result)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

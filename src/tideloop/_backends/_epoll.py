@@ -1,0 +1,63 @@
+"""epoll(7) backend, the default on Linux.
+
+Level-triggered, one registration per fd holding the union of the watched
+directions (EPOLL_CTL_MOD when a direction is added or dropped). See _base for
+the stale-fd policy; the errno handling below implements it (epoll_ctl(2)).
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+from collections import deque
+from typing import Any
+
+from ._base import Backend, EventList
+
+_IN = select.EPOLLIN
+_OUT = select.EPOLLOUT
+MAX_EVENTS = 1024
+
+
+class EpollBackend(Backend):
+    name = "epoll"
+
+    def __init__(self, ready: deque[Any]) -> None:
+        super().__init__(ready)
+        self._epoll = select.epoll()
+        try:
+            self._epoll.register(self._waker.read_fd, _IN)
+        except BaseException:
+            self._epoll.close()
+            self._waker.close()
+            raise
+
+    def fileno(self) -> int:
+        return self._epoll.fileno()
+
+    def _register(self, fd: int, read: bool, write: bool, old_read: bool, old_write: bool) -> None:
+        mask = (_IN if read else 0) | (_OUT if write else 0)
+        epoll = self._epoll
+        if not (old_read or old_write):
+            try:
+                epoll.register(fd, mask)
+            except FileExistsError:
+                epoll.modify(fd, mask)
+        elif mask:
+            try:
+                epoll.modify(fd, mask)
+            except FileNotFoundError:
+                epoll.register(fd, mask)
+        else:
+            try:
+                epoll.unregister(fd)
+            except OSError as exc:
+                if exc.errno not in (errno.EBADF, errno.ENOENT):
+                    raise
+
+    def poll(self, timeout: float | None) -> EventList:
+        self.polls += 1
+        return self._epoll.poll(-1 if timeout is None else timeout, MAX_EVENTS)
+
+    def _close_poller(self) -> None:
+        self._epoll.close()

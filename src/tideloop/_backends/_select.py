@@ -1,0 +1,46 @@
+"""select(2) backend: the last resort, limited to FD_SETSIZE descriptors.
+
+select(2) fails as a whole with EBADF when any watched fd was closed; as with
+``selectors.SelectSelector``, that error propagates out of the loop.
+"""
+
+from __future__ import annotations
+
+import select
+from collections import deque
+from typing import Any
+
+from ._base import IN_BIT, OUT_BIT, Backend, EventList
+
+
+class SelectBackend(Backend):
+    name = "select"
+
+    def __init__(self, ready: deque[Any]) -> None:
+        super().__init__(ready)
+        self._rset: set[int] = {self._waker.read_fd}
+        self._wset: set[int] = set()
+
+    def _register(self, fd: int, read: bool, write: bool, old_read: bool, old_write: bool) -> None:
+        if read:
+            self._rset.add(fd)
+        else:
+            self._rset.discard(fd)
+        if write:
+            self._wset.add(fd)
+        else:
+            self._wset.discard(fd)
+
+    def poll(self, timeout: float | None) -> EventList:
+        self.polls += 1
+        r, w, _ = select.select(self._rset, self._wset, [], timeout)
+        if not w:
+            return [(fd, IN_BIT) for fd in r]
+        masks: dict[int, int] = dict.fromkeys(r, IN_BIT)
+        for fd in w:
+            masks[fd] = masks.get(fd, 0) | OUT_BIT
+        return list(masks.items())
+
+    def _close_poller(self) -> None:
+        self._rset.clear()
+        self._wset.clear()

@@ -1,0 +1,167 @@
+"""Argument handling for ``tideloop bench`` (shared with ``benchmarks/*.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from typing import TextIO
+
+from . import DEFAULT_GROUP, GROUPS, get_group
+from ._core import LoopSpec, parse_loop_spec
+from ._runner import format_report, run_group
+
+__all__ = ["add_bench_arguments", "resolve_loops", "run_bench", "run_bench_main"]
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser, *, group: str | None = None) -> None:
+    """Options of ``bench``; with ``group`` given, ``--group`` is fixed to it."""
+    if group is None:
+        parser.add_argument(
+            "--group",
+            choices=sorted(GROUPS),
+            default=DEFAULT_GROUP,
+            help=f"benchmark group to run (default: {DEFAULT_GROUP})",
+        )
+    else:
+        parser.set_defaults(group=group)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short run (1 round, ~10x fewer operations): for tests and CI",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print a JSON report on stdout instead of a table"
+    )
+    parser.add_argument(
+        "--loops",
+        metavar="LIST",
+        help="comma-separated loops to compare: tideloop, tideloop-BACKEND, asyncio, uvloop "
+        "(default: tideloop,asyncio and uvloop when importable)",
+    )
+    parser.add_argument(
+        "--bench",
+        metavar="LIST",
+        help="comma-separated benchmark names to run (default: the whole group; see --list)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, metavar="N", help="rounds per loop (fresh process each)"
+    )
+    parser.add_argument("--repeats", type=int, metavar="N", help="timed passes per process")
+    parser.add_argument("--timeout", type=float, metavar="SEC", help="limit for one worker process")
+    parser.add_argument("--list", action="store_true", help="list the group's benchmarks and exit")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def _uvloop_importable() -> bool:
+    return importlib.util.find_spec("uvloop") is not None
+
+
+def resolve_loops(text: str | None, *, err: TextIO = sys.stderr) -> list[LoopSpec]:
+    """Parse ``--loops``; unknown names raise ValueError, a missing uvloop is
+    skipped with a warning."""
+    import tideloop
+
+    if text is None:
+        specs = [LoopSpec("tideloop"), LoopSpec("asyncio")]
+        if _uvloop_importable():
+            specs.append(LoopSpec("uvloop"))
+        return specs
+    specs = []
+    backends = list(tideloop.available_backends())
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        spec = parse_loop_spec(item)
+        if spec.kind == "uvloop" and not _uvloop_importable():
+            print("tideloop bench: uvloop is not importable; skipping it", file=err)
+            continue
+        if spec.backend is not None and spec.backend not in backends:
+            raise ValueError(
+                f"tideloop backend {spec.backend!r} is not available here "
+                f"(available: {', '.join(backends) or 'none'})"
+            )
+        if spec not in specs:
+            specs.append(spec)
+    if not specs:
+        raise ValueError("no loop to benchmark")
+    return specs
+
+
+class _Progress:
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.dirty = False
+
+    def __call__(self, line: str) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[K" + line)
+            self.dirty = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.dirty:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Run ``bench`` with parsed ``args``; 0 when every benchmark worked."""
+    try:
+        group = get_group(args.group)
+        if args.list:
+            for bench in group.benchmarks:
+                print(f"{bench.name:<22} {bench.description}")
+            return 0
+        loops = resolve_loops(args.loops)
+        only = [b.strip() for b in args.bench.split(",") if b.strip()] if args.bench else None
+        if only:
+            for name in only:
+                group.get(name)
+        for opt in ("rounds", "repeats"):
+            value = getattr(args, opt)
+            if value is not None and value < 1:
+                raise ValueError(f"--{opt} must be at least 1")
+    except (KeyError, ValueError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"tideloop bench: error: {msg}", file=sys.stderr)
+        return 2
+
+    progress = None if args.quiet else _Progress(sys.stderr)
+    try:
+        report = run_group(
+            group,
+            loops,
+            quick=args.quick,
+            rounds=args.rounds,
+            repeats=args.repeats,
+            only=only,
+            timeout=args.timeout,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.finish()
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_report(report))
+    if report.failed:
+        for name, res in report.failed:
+            print(f"tideloop bench: {name} failed on {res.loop}: {res.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_bench_main(argv: list[str] | None, *, group: str, prog: str) -> int:
+    """Entry point of a stand-alone script running one group."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=f"Run tideloop's {group!r} benchmark group."
+    )
+    add_bench_arguments(parser, group=group)
+    return run_bench(parser.parse_args(argv))

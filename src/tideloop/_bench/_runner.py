@@ -1,0 +1,398 @@
+"""Parent side of the benchmark runner: subprocesses, statistics, reports.
+
+Plan for one group: for each benchmark, for each round, for each loop (the
+loop order rotated every round) start a fresh worker interpreter, which does a
+warm-up pass and ``repeats`` timed passes of ``n`` operations.  Per worker the
+fastest pass counts (noise only ever adds time); across rounds we keep both
+the best and the median.  Ratios are ``tideloop ops/s / other ops/s`` from the
+best figures, so ``> 1`` means tideloop is faster; medians are in the JSON too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._core import BenchGroup, Benchmark, LoopSpec
+
+__all__ = [
+    "BenchResult",
+    "LoopResult",
+    "Report",
+    "format_report",
+    "loop_versions",
+    "run_group",
+]
+
+ProgressFn = Callable[[str], None]
+
+#: Environment variables that change how a loop behaves (debug mode) and would
+#: make the comparison meaningless; the workers run without them.
+_SCRUBBED_ENV = ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE", "PYTHONTRACEMALLOC")
+
+
+@dataclass
+class LoopResult:
+    """All samples of one loop on one benchmark."""
+
+    loop: str
+    n: int
+    rounds: list[list[list[float]]] = field(default_factory=list)  # round -> [[wall, cpu]]
+    loop_type: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+    def _round_best(self, index: int) -> list[float]:
+        return [min(s[index] for s in samples) for samples in self.rounds if samples]
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self._round_best(0))
+
+    @property
+    def best_wall(self) -> float:
+        return min(self._round_best(0))
+
+    @property
+    def median_wall(self) -> float:
+        return float(statistics.median(self._round_best(0)))
+
+    @property
+    def best_cpu(self) -> float:
+        return min(self._round_best(1))
+
+    @property
+    def spread(self) -> float:
+        """(slowest round - fastest round) / median round, 0 with one round."""
+        walls = self._round_best(0)
+        return (max(walls) - min(walls)) / statistics.median(walls) if len(walls) > 1 else 0.0
+
+    def ops_per_sec(self) -> float:
+        return self.n / self.best_wall
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "loop": self.loop,
+            "loop_type": self.loop_type,
+            "n": self.n,
+            "ok": self.ok,
+            "error": self.error,
+        }
+        if self.ok:
+            data.update(
+                ops_per_sec=self.n / self.best_wall,
+                ops_per_sec_median=self.n / self.median_wall,
+                wall_us_per_op=self.best_wall / self.n * 1e6,
+                cpu_us_per_op=self.best_cpu / self.n * 1e6,
+                spread=self.spread,
+            )
+        else:
+            data["traceback"] = self.traceback
+        data["samples"] = self.rounds
+        return data
+
+
+@dataclass
+class BenchResult:
+    bench: Benchmark
+    n: int
+    results: dict[str, LoopResult]
+
+    def ratios(self, kind: str = "best") -> dict[str, float | None]:
+        """``{"tideloop/asyncio": x, ...}``: tideloop speed over the other's
+        (ops/s for ``best`` and ``median``, CPU per op for ``cpu``)."""
+        out: dict[str, float | None] = {}
+        tide = [r for r in self.results.values() if r.loop.startswith("tideloop")]
+        others = [r for r in self.results.values() if not r.loop.startswith("tideloop")]
+        for t in tide:
+            for o in others:
+                value: float | None = None
+                if t.ok and o.ok:
+                    if kind == "best":
+                        value = o.best_wall / t.best_wall
+                    elif kind == "median":
+                        value = o.median_wall / t.median_wall
+                    elif kind == "cpu":
+                        value = o.best_cpu / t.best_cpu if t.best_cpu > 0 else None
+                    else:
+                        raise ValueError(kind)
+                out[f"{t.loop}/{o.loop}"] = value
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.bench.name,
+            "description": self.bench.description,
+            "unit": self.bench.unit,
+            "n": self.n,
+            "results": {name: r.to_json() for name, r in self.results.items()},
+            "ratios": self.ratios("best"),
+            "ratios_median": self.ratios("median"),
+            "cpu_ratios": self.ratios("cpu"),
+        }
+
+
+@dataclass
+class Report:
+    group: BenchGroup
+    loops: list[str]
+    quick: bool
+    rounds: int
+    repeats: int
+    benchmarks: list[BenchResult]
+    elapsed: float
+    versions: dict[str, str | None]
+
+    @property
+    def failed(self) -> list[tuple[str, LoopResult]]:
+        return [(b.bench.name, r) for b in self.benchmarks for r in b.results.values() if not r.ok]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tool": "tideloop bench",
+            "group": self.group.name,
+            "quick": self.quick,
+            "rounds": self.rounds,
+            "repeats": self.repeats,
+            "loops": self.loops,
+            "versions": self.versions,
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "elapsed_s": self.elapsed,
+            "benchmarks": [b.to_json() for b in self.benchmarks],
+        }
+
+
+def loop_versions(loops: Sequence[LoopSpec]) -> dict[str, str | None]:
+    import importlib.metadata
+
+    import tideloop
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for spec in loops:
+        if spec.kind == "tideloop":
+            out[spec.label] = tideloop.__version__
+        elif spec.kind == "asyncio":
+            out["asyncio"] = platform.python_version()
+        else:
+            try:
+                out[spec.kind] = importlib.metadata.version(spec.kind)
+            except importlib.metadata.PackageNotFoundError:
+                out[spec.kind] = None
+    return out
+
+
+def _worker_env() -> dict[str, str]:
+    """The parent's environment, minus debug switches, with the directory that
+    holds *this* tideloop first on PYTHONPATH so workers measure the same code."""
+    import tideloop
+
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    root = str(Path(tideloop.__file__).resolve().parent.parent)
+    old = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = root if not old else root + os.pathsep + old
+    return env
+
+
+def _run_worker(spec: dict[str, Any], env: dict[str, str], timeout: float) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "tideloop._bench._worker", json.dumps(spec)]
+    try:
+        proc = subprocess.run(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout:g} s", "traceback": None}
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if lines:
+        try:
+            result = json.loads(lines[-1])
+            if isinstance(result, dict):
+                return result
+        except json.JSONDecodeError:
+            pass
+    return {
+        "ok": False,
+        "error": f"worker exited with status {proc.returncode} and no result",
+        "traceback": (proc.stderr or proc.stdout)[-4000:],
+    }
+
+
+def run_group(
+    group: BenchGroup,
+    loops: Sequence[LoopSpec],
+    *,
+    quick: bool = False,
+    rounds: int | None = None,
+    repeats: int | None = None,
+    only: Sequence[str] | None = None,
+    timeout: float | None = None,
+    progress: ProgressFn | None = None,
+) -> Report:
+    """Run ``group`` (or the benchmarks named in ``only``) on every loop."""
+    if rounds is None:
+        rounds = group.quick_rounds if quick else group.rounds
+    if repeats is None:
+        repeats = group.quick_repeats if quick else group.repeats
+    if timeout is None:
+        timeout = 30.0 if quick else 120.0
+    benches = list(group.benchmarks)
+    if only:
+        benches = [group.get(name) for name in only]
+    labels = [spec.label for spec in loops]
+    env = _worker_env()
+    total = len(benches) * rounds * len(labels)
+    step = 0
+    start = time.perf_counter()
+    out: list[BenchResult] = []
+    for bench in benches:
+        n = bench.quick_n if quick else bench.n
+        warmup_n = max(1, n // 10)
+        results = {label: LoopResult(label, n) for label in labels}
+        for rnd in range(rounds):
+            shift = rnd % len(labels)
+            for label in labels[shift:] + labels[:shift]:
+                step += 1
+                res = results[label]
+                if res.error is not None:
+                    continue  # failed once: do not pay for it again
+                if progress is not None:
+                    progress(
+                        f"[{step:>3}/{total}] {group.name}/{bench.name:<22} "
+                        f"{label:<16} round {rnd + 1}/{rounds}"
+                    )
+                spec = {
+                    "group": group.name,
+                    "bench": bench.name,
+                    "loop": label,
+                    "n": n,
+                    "warmup_n": warmup_n,
+                    "repeats": repeats,
+                }
+                reply = _run_worker(spec, env, timeout)
+                if reply.get("ok"):
+                    res.rounds.append([[float(w), float(c)] for w, c in reply["samples"]])
+                    res.loop_type = reply.get("loop_type")
+                else:
+                    res.error = str(reply.get("error"))
+                    res.traceback = reply.get("traceback")
+        out.append(BenchResult(bench, n, results))
+    return Report(
+        group=group,
+        loops=labels,
+        quick=quick,
+        rounds=rounds,
+        repeats=repeats,
+        benchmarks=out,
+        elapsed=time.perf_counter() - start,
+        versions=loop_versions(loops),
+    )
+
+
+# -- formatting ---------------------------------------------------------------
+
+
+def _si(value: float) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:.2f}{suffix}"
+    return f"{value:.1f}"
+
+
+def _us(value: float) -> str:
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}" if value < 1000 else f"{value:.0f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for k, row in enumerate([header, *rows]):
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def format_report(report: Report) -> str:
+    loops = report.loops
+    lines: list[str] = []
+    mode = "quick" if report.quick else "full"
+    lines.append(
+        f"tideloop bench --group {report.group.name} ({mode}): "
+        f"Python {platform.python_version()} {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs"
+    )
+    vers = ", ".join(f"{k} {v}" for k, v in report.versions.items() if k != "python" and v)
+    lines.append(
+        f"{report.rounds} round(s) x {report.repeats} timed pass(es) per loop, fresh "
+        f"subprocess each, loop order rotated; best pass shown; {vers}"
+    )
+    lines.append("")
+
+    # Throughput and ratios.
+    ratio_keys: list[str] = []
+    if report.benchmarks:
+        ratio_keys = list(report.benchmarks[0].ratios())
+    header = ["benchmark", *[f"{lp} ops/s" for lp in loops], *ratio_keys]
+    rows = []
+    for b in report.benchmarks:
+        row = [b.bench.name]
+        for lp in loops:
+            r = b.results[lp]
+            if not r.ok:
+                row.append("FAILED")
+            elif report.rounds > 1:
+                row.append(f"{_si(r.ops_per_sec())} ±{r.spread * 100:.0f}%")
+            else:
+                row.append(_si(r.ops_per_sec()))
+        for value in b.ratios().values():
+            row.append("-" if value is None else f"{value:.2f}x")
+        rows.append(row)
+    lines.append("Throughput (higher is better; ratio > 1 means tideloop is faster)")
+    lines.extend(_table(header, rows))
+    lines.append("")
+
+    # Cost per operation.
+    header = ["benchmark", "n x unit", *[f"{lp} wall/cpu µs" for lp in loops]]
+    rows = []
+    for b in report.benchmarks:
+        row = [b.bench.name, f"{b.n} x {b.bench.unit}"]
+        for lp in loops:
+            r = b.results[lp]
+            if r.ok:
+                row.append(f"{_us(r.best_wall / b.n * 1e6)} / {_us(r.best_cpu / b.n * 1e6)}")
+            else:
+                row.append("FAILED")
+        rows.append(row)
+    lines.append("Cost per operation, µs (wall / CPU of all threads; lower is better)")
+    lines.extend(_table(header, rows))
+    lines.append("")
+    for b in report.benchmarks:
+        lines.append(f"  {b.bench.name:<22} {b.bench.description}")
+    for name, r in report.failed:
+        lines.append("")
+        lines.append(f"FAILED {name} on {r.loop}: {r.error}")
+        if r.traceback:
+            lines.extend("    " + ln for ln in r.traceback.rstrip().splitlines()[-12:])
+    lines.append("")
+    lines.append(f"total {report.elapsed:.1f} s")
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""Callback handles: what call_soon/call_later return and the ready queue holds.
+
+The classes subclass asyncio's public ``Handle``/``TimerHandle`` so that user
+code doing ``isinstance(h, asyncio.TimerHandle)`` or reading ``h._when`` keeps
+working, but they replace ``__init__`` (no per-handle ``get_debug()`` call;
+the loop fills ``_source_traceback`` itself in debug mode).
+
+Invariants:
+- a handle in the loop's ready queue or timer heap is never mutated except by
+  ``cancel()``; the loop checks ``_cancelled`` before running it;
+- ``TimerHandle._scheduled`` is True exactly while the handle sits in the
+  loop's timer heap (the loop uses it to count cancelled timers).
+
+Must not import the loop module (the loop imports this one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import reprlib
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
+
+DEBUG_STACK_DEPTH = 10
+
+
+class Handle(asyncio.Handle):
+    """A callback scheduled on the loop (asyncio.Handle with a lean constructor)."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        callback: Callable[..., object],
+        args: Sequence[Any],
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context | None = None,
+    ) -> None:
+        self._context = contextvars.copy_context() if context is None else context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+
+
+class TimerHandle(asyncio.TimerHandle):
+    """A callback scheduled for a given loop time."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        args: Sequence[Any],
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context | None = None,
+    ) -> None:
+        self._context = contextvars.copy_context() if context is None else context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
+        self._when = when
+        self._scheduled = False
+
+
+def extract_stack(frame: FrameType | None) -> traceback.StackSummary:
+    """The creation stack recorded on handles in debug mode (oldest first)."""
+    stack = traceback.StackSummary.extract(
+        traceback.walk_stack(frame), limit=DEBUG_STACK_DEPTH, lookup_lines=False
+    )
+    stack.reverse()
+    return stack
+
+
+def caller_stack(depth: int) -> traceback.StackSummary:
+    return extract_stack(sys._getframe(depth + 1))
+
+
+# -- formatting, matching asyncio's messages ---------------------------------
+
+
+def _function_source(func: object) -> tuple[str, int] | None:
+    func = inspect.unwrap(func)  # type: ignore[arg-type]
+    if inspect.isfunction(func):
+        code = func.__code__
+        return (code.co_filename, code.co_firstlineno)
+    if isinstance(func, functools.partial):
+        return _function_source(func.func)
+    if isinstance(func, functools.partialmethod):
+        return _function_source(func.func)
+    return None
+
+
+# Python 3.13 stopped printing callback arguments outside debug mode (they may
+# hold secrets); we print what the running Python's asyncio prints.
+_ARGS_ONLY_IN_DEBUG = sys.version_info >= (3, 13)
+
+
+def _format_args_and_kwargs(
+    args: Sequence[Any] | None, kwargs: dict[str, Any] | None, debug: bool
+) -> str:
+    if _ARGS_ONLY_IN_DEBUG and not debug:
+        return "()"
+    items: list[str] = []
+    if args:
+        items.extend(reprlib.repr(arg) for arg in args)
+    if kwargs:
+        items.extend(f"{k}={reprlib.repr(v)}" for k, v in kwargs.items())
+    return "({})".format(", ".join(items))
+
+
+def _format_callback(
+    func: object,
+    args: Sequence[Any] | None,
+    kwargs: dict[str, Any] | None,
+    debug: bool,
+    suffix: str = "",
+) -> str:
+    if isinstance(func, functools.partial):
+        suffix = _format_args_and_kwargs(args, kwargs, debug) + suffix
+        return _format_callback(func.func, func.args, func.keywords, debug, suffix)
+    func_repr: str
+    if getattr(func, "__qualname__", None):
+        func_repr = str(func.__qualname__)  # type: ignore[attr-defined]
+    elif getattr(func, "__name__", None):
+        func_repr = str(func.__name__)  # type: ignore[attr-defined]
+    else:
+        func_repr = repr(func)
+    func_repr += _format_args_and_kwargs(args, kwargs, debug)
+    if suffix:
+        func_repr += suffix
+    return func_repr
+
+
+def format_callback_source(func: object, args: Sequence[Any] | None, debug: bool) -> str:
+    """``func(args) at file:line`` as asyncio prints it in error messages."""
+    func_repr = str(_format_callback(func, args, None, debug))
+    source = _function_source(func)
+    if source:
+        func_repr += f" at {source[0]}:{source[1]}"
+    return func_repr

@@ -1,0 +1,149 @@
+"""Unix signal handlers for the loop (add_signal_handler/remove_signal_handler).
+
+Mechanism, as in asyncio: Python's C-level signal handler writes the signal
+number into the fd given to ``signal.set_wakeup_fd``; the loop watches the
+other end of that socket pair and runs the registered handle on the loop
+thread. Each signal gets a no-op Python handler so the C handler fires, and
+``siginterrupt(sig, False)`` (SA_RESTART) limits EINTR. Only the main thread
+may set the wakeup fd, which is why that call comes first: a loop in another
+thread gets asyncio's RuntimeError before any state changes.
+
+The socket pair is created on the first add_signal_handler, not per loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+import socket
+import sys
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._handles import Handle
+
+logger = logging.getLogger("asyncio")
+
+
+def _sighandler_noop(signum: int, frame: Any) -> None:
+    """Dummy handler: the wakeup fd does the work."""
+
+
+class SignalsMixin:
+    if TYPE_CHECKING:
+        _debug: bool
+
+        def _check_closed(self) -> None: ...
+        def _add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle: ...
+        def _remove_reader(self, fd: Any) -> bool: ...
+        def _add_callback_signalsafe(self, handle: asyncio.Handle) -> None: ...
+
+    def _init_signals(self) -> None:
+        self._signal_handlers: dict[int, Handle] = {}
+        self._ssock: socket.socket | None = None
+        self._csock: socket.socket | None = None
+
+    def _signal_socket(self) -> socket.socket:
+        if self._csock is None:
+            self._ssock, self._csock = socket.socketpair()
+            self._ssock.setblocking(False)
+            self._csock.setblocking(False)
+            self._add_reader(self._ssock.fileno(), self._read_signals)
+        return self._csock
+
+    def _read_signals(self) -> None:
+        assert self._ssock is not None
+        while True:
+            try:
+                data = self._ssock.recv(4096)
+            except InterruptedError:
+                continue
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum:
+                    self._handle_signal(signum)
+
+    def _check_signal(self, sig: Any) -> None:
+        if not isinstance(sig, int):
+            raise TypeError(f"sig must be an int, not {sig!r}")
+        if sig not in signal.valid_signals():
+            raise ValueError(f"invalid signal number {sig}")
+
+    def add_signal_handler(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
+        if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
+            raise TypeError("coroutines cannot be used with add_signal_handler()")
+        self._check_signal(sig)
+        self._check_closed()
+        try:
+            # Raises ValueError outside the main thread: check that first.
+            signal.set_wakeup_fd(self._signal_socket().fileno())
+        except (ValueError, OSError) as exc:
+            raise RuntimeError(str(exc))
+        handle = Handle(callback, args, self, None)  # type: ignore[arg-type]
+        self._signal_handlers[sig] = handle
+        try:
+            signal.signal(sig, _sighandler_noop)
+            signal.siginterrupt(sig, False)
+        except OSError as exc:
+            del self._signal_handlers[sig]
+            if not self._signal_handlers:
+                try:
+                    signal.set_wakeup_fd(-1)
+                except (ValueError, OSError) as nexc:
+                    logger.info("set_wakeup_fd(-1) failed: %s", nexc)
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f"sig {sig} cannot be caught")
+            raise
+
+    def _handle_signal(self, sig: int) -> None:
+        handle = self._signal_handlers.get(sig)
+        if handle is None:
+            return  # removed meanwhile
+        if handle._cancelled:
+            self.remove_signal_handler(sig)
+        else:
+            self._add_callback_signalsafe(handle)
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        self._check_signal(sig)
+        try:
+            del self._signal_handlers[sig]
+        except KeyError:
+            return False
+        handler: Any = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        try:
+            signal.signal(sig, handler)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f"sig {sig} cannot be caught")
+            raise
+        if not self._signal_handlers:
+            try:
+                signal.set_wakeup_fd(-1)
+            except (ValueError, OSError) as exc:
+                logger.info("set_wakeup_fd(-1) failed: %s", exc)
+        return True
+
+    def _close_signals(self) -> None:
+        if not sys.is_finalizing():
+            for sig in list(self._signal_handlers):
+                self.remove_signal_handler(sig)
+        elif self._signal_handlers:
+            warnings.warn(
+                f"Closing the loop {self!r} on interpreter shutdown "
+                f"stage, skipping signal handlers removal",
+                ResourceWarning,
+                source=self,
+            )
+            self._signal_handlers.clear()
+        if self._csock is not None:
+            assert self._ssock is not None
+            self._ssock.close()
+            self._csock.close()
+            self._ssock = self._csock = None
