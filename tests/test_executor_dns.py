@@ -322,6 +322,24 @@ def test_getaddrinfo_after_executor_shutdown(loop: asyncio.AbstractEventLoop) ->
     assert str(info.value) == "Executor shutdown has been called"
 
 
+def test_getaddrinfo_suspends_and_can_be_cancelled(loop: asyncio.AbstractEventLoop) -> None:
+    # asyncio always resolves in the executor, even an IP literal, so the
+    # calling task suspends and can be cancelled while waiting.
+    async def main() -> tuple[bool, bool]:
+        task = loop.create_task(loop.getaddrinfo("127.0.0.1", 80))
+        await asyncio.sleep(0)  # the task has run its first step
+        done_after_first_step = task.done()
+        cancelled = task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        return done_after_first_step, cancelled
+
+    assert loop.run_until_complete(main()) == (False, True)
+    loop.run_until_complete(loop.shutdown_default_executor())
+
+
 # --------------------------------------------------------------------------
 # getnameinfo
 # --------------------------------------------------------------------------

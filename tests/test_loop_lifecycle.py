@@ -716,11 +716,11 @@ def test_shutdown_default_executor_timeout_argument_fast_path(
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="timeout= added in Python 3.12")
 def test_shutdown_default_executor_timeout_expires(loop: asyncio.AbstractEventLoop) -> None:
-    # A job that outlives the timeout. Python 3.12.2+ (gh-111358) and 3.13
-    # stop waiting after `timeout` seconds and warn; 3.12.0/3.12.1 awaited the
-    # executor's full shutdown before applying the timeout to a thread join, so
-    # they wait for the job and never warn. The job is released by a loop timer
-    # that fires long after the timeout.
+    # A job that outlives the timeout. Python 3.12.3+ and 3.13 (gh-111358,
+    # listed in the 3.12.3 changelog) stop waiting after `timeout` seconds and
+    # warn; 3.12.0-3.12.2 awaited the executor's full shutdown before applying
+    # the timeout to a thread join, so they wait for the job and never warn.
+    # The job is released by a loop timer that fires long after the timeout.
     release = threading.Event()
     started = threading.Event()
 
@@ -741,7 +741,7 @@ def test_shutdown_default_executor_timeout_expires(loop: asyncio.AbstractEventLo
         return record, released_before_return
 
     record, released_before_return = loop.run_until_complete(main())
-    if sys.version_info >= (3, 12, 2):
+    if sys.version_info >= (3, 12, 3):
         assert released_before_return is False
         assert [(w.category, str(w.message)) for w in record] == [
             (

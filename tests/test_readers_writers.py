@@ -517,6 +517,31 @@ def test_remove_on_closed_loop(
     assert str(info.value) == "Invalid file object: <NoFileno>"
 
 
+def test_reader_not_called_after_fd_closed(loop: asyncio.AbstractEventLoop) -> None:
+    # Closing an fd without removing its reader: the kernel forgets the
+    # registration, the callback is never called again and the loop keeps
+    # running; removing it afterwards by number reports True.
+    a, b = socket.socketpair()
+    fd = a.fileno()
+    calls: list[int] = []
+    try:
+        loop.add_reader(fd, calls.append, 1)
+        a.close()
+        b.close()
+
+        async def spin() -> None:
+            for _ in range(5):
+                await asyncio.sleep(0)
+            await asyncio.sleep(0.01)
+
+        loop.run_until_complete(spin())
+        assert calls == []
+        assert loop.remove_reader(fd) is True
+    finally:
+        a.close()
+        b.close()
+
+
 # --------------------------------------------------------------------------
 # fd reuse
 # --------------------------------------------------------------------------

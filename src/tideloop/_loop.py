@@ -124,6 +124,8 @@ class EventLoop(SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop):  # type:
         # transport" checks in add_reader/sock_* (filled by transports).
         self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._callbacks_run = 0
+        # fd -> the file object add_reader/add_writer got, if not an int.
+        self._fileobjs: dict[int, Any] = {}
         self._init_signals()
 
     def __repr__(self) -> str:
@@ -511,6 +513,7 @@ class EventLoop(SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop):  # type:
             self._run_ready_debug(ntodo)
             return
         popleft = ready.popleft
+        handle: Any
         for _ in range(ntodo):
             handle = popleft()
             if handle._cancelled:
@@ -521,7 +524,7 @@ class EventLoop(SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop):  # type:
                 raise
             except BaseException as exc:
                 self._report_callback_error(handle, exc)
-        del handle  # break cycles on error
+        handle = None  # break cycles on error
 
     def _run_ready_debug(self, ntodo: int) -> None:
         popleft = self._ready.popleft
@@ -568,7 +571,8 @@ class EventLoop(SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop):  # type:
             else:
                 kept.append(entry)
         heapq.heapify(kept)
-        self._scheduled = kept
+        # In place: _run_once holds a reference to the list.
+        self._scheduled[:] = kept
         self._timer_cancelled_count = 0
 
     # -- debug -------------------------------------------------------------------
@@ -656,7 +660,10 @@ class EventLoop(SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop):  # type:
                 None, self._getaddrinfo_debug, host, port, family, type, proto, flags
             )
         # Numeric hosts need no resolver: answer on the loop thread, with
-        # exactly what socket.getaddrinfo returns (see _net).
+        # exactly what socket.getaddrinfo returns (see _net), after the
+        # checks run_in_executor would make.
+        self._check_closed()
+        self._check_default_executor()
         result = fast_getaddrinfo(host, port, family, type, proto, flags)
         if result is not None:
             return result
@@ -693,6 +700,17 @@ class EventLoop(SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop):  # type:
             raise ValueError(f"Invalid file descriptor: {fd}")
         return fd
 
+    def _lookup_fd(self, fileobj: Any) -> int:
+        """The fd to unregister: like selectors, a file object that was closed
+        after registration is still found by identity."""
+        try:
+            return self._fileobj_to_fd(fileobj)
+        except ValueError:
+            for fd, obj in self._fileobjs.items():
+                if obj is fileobj:
+                    return fd
+            raise
+
     def _add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle:
         self._check_closed()
         fileno = self._fileobj_to_fd(fd)
@@ -700,16 +718,9 @@ class EventLoop(SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop):  # type:
         old = self._backend.watch_read(fileno, handle)
         if old is not None:
             old.cancel()
+        if fileno is not fd:
+            self._fileobjs[fileno] = fd
         return handle
-
-    def _remove_reader(self, fd: Any) -> bool:
-        if self._closed:
-            return False
-        old = self._backend.unwatch_read(self._fileobj_to_fd(fd))
-        if old is None:
-            return False
-        old.cancel()
-        return True
 
     def _add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle:
         self._check_closed()
@@ -718,15 +729,32 @@ class EventLoop(SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop):  # type:
         old = self._backend.watch_write(fileno, handle)
         if old is not None:
             old.cancel()
+        if fileno is not fd:
+            self._fileobjs[fileno] = fd
         return handle
+
+    def _remove_reader(self, fd: Any) -> bool:
+        if self._closed:
+            return False
+        fileno = self._lookup_fd(fd)
+        old = self._backend.unwatch_read(fileno)
+        if old is None:
+            return False
+        old.cancel()
+        if self._fileobjs and self._backend.writer(fileno) is None:
+            self._fileobjs.pop(fileno, None)
+        return True
 
     def _remove_writer(self, fd: Any) -> bool:
         if self._closed:
             return False
-        old = self._backend.unwatch_write(self._fileobj_to_fd(fd))
+        fileno = self._lookup_fd(fd)
+        old = self._backend.unwatch_write(fileno)
         if old is None:
             return False
         old.cancel()
+        if self._fileobjs and self._backend.reader(fileno) is None:
+            self._fileobjs.pop(fileno, None)
         return True
 
     def add_reader(self, fd: Any, callback: Callable[[Unpack[_Ts]], object], *args: *_Ts) -> None:

@@ -127,17 +127,21 @@ class Backend:
         return self._writers.get(fd)
 
     def watch_read(self, fd: int, handle: Handle) -> Handle | None:
-        """Watch fd for reading; returns the handle it replaces, if any."""
+        """Watch fd for reading; returns the handle it replaces, if any.
+
+        Replacing a handle re-issues the registration: the fd may have been
+        closed and its number reused since, and the kernel forgot it.
+        """
         old = self._readers.get(fd)
-        if old is None:
-            self._register(fd, True, fd in self._writers, False, fd in self._writers)
+        writing = fd in self._writers
+        self._register(fd, True, writing, old is not None, writing)
         self._readers[fd] = handle
         return old
 
     def watch_write(self, fd: int, handle: Handle) -> Handle | None:
         old = self._writers.get(fd)
-        if old is None:
-            self._register(fd, fd in self._readers, True, fd in self._readers, False)
+        reading = fd in self._readers
+        self._register(fd, reading, True, reading, old is not None)
         self._writers[fd] = handle
         return old
 
@@ -221,6 +225,15 @@ class Backend:
 
     def _close_poller(self) -> None:
         raise NotImplementedError
+
+
+def check_fd_open(fd: int) -> None:
+    """Raise OSError(EBADF) for an fd that is not open, as epoll_ctl would.
+
+    poll(2) and select(2) accept any number at registration time; this keeps
+    add_reader's error the same on every backend.
+    """
+    os.fstat(fd)
 
 
 def ceil_ms(timeout: float) -> int:
