@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import gc
+import logging
 import os
 import signal
 import sys
@@ -763,6 +764,101 @@ def test_close_shuts_down_default_executor(loop: asyncio.AbstractEventLoop) -> N
         executor.submit(int)
     assert str(info.value) == "cannot schedule new futures after shutdown"
     executor.shutdown(wait=True)
+
+
+def test_close_does_not_wait_for_executor_jobs(loop: asyncio.AbstractEventLoop) -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def job() -> None:
+        started.set()
+        release.wait(30)
+
+    loop.run_in_executor(None, job)
+    assert started.wait(30)
+    try:
+        loop.close()  # shuts the default executor down with wait=False
+        assert release.is_set() is False
+        assert loop.is_closed()
+    finally:
+        release.set()
+
+
+def test_close_logs_in_debug_mode(
+    loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop.set_debug(True)
+    caplog.set_level(logging.DEBUG, logger="asyncio")
+    loop.close()
+    records = [r for r in caplog.records if r.name == "asyncio"]
+    # asyncio logs ('Close %r', loop): formatted lazily, so it reads closed=True.
+    assert [(r.levelno, r.msg, r.args) for r in records] == [(logging.DEBUG, "Close %r", (loop,))]
+    assert records[0].getMessage() == (
+        f"Close <{type(loop).__name__} running=False closed=True debug=True>"
+    )
+    caplog.clear()
+    loop.close()  # already closed: nothing logged
+    assert [r for r in caplog.records if r.name == "asyncio"] == []
+
+
+def test_set_debug_while_running_toggles_origin_tracking(loop: asyncio.AbstractEventLoop) -> None:
+    loop.set_debug(False)
+    outside = sys.get_coroutine_origin_tracking_depth()
+
+    async def main() -> list[int]:
+        depths = [sys.get_coroutine_origin_tracking_depth()]
+        loop.set_debug(True)  # applied through call_soon_threadsafe
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        depths.append(sys.get_coroutine_origin_tracking_depth())
+        loop.set_debug(False)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        depths.append(sys.get_coroutine_origin_tracking_depth())
+        return depths
+
+    assert loop.run_until_complete(main()) == [outside, 10, outside]
+    assert sys.get_coroutine_origin_tracking_depth() == outside
+
+
+def test_run_until_complete_uses_task_factory(loop: asyncio.AbstractEventLoop) -> None:
+    created: list[Any] = []
+
+    def factory(lp: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        task = asyncio.Task(coro, loop=lp, **kwargs)
+        created.append(task)
+        return task
+
+    loop.set_task_factory(factory)
+    assert loop.run_until_complete(_value("x")) == "x"
+    assert len(created) == 1
+    assert created[0].result() == "x"
+
+
+def test_asyncgen_dropped_after_loop_closed(loop_factory: LoopFactory) -> None:
+    # The finalizer hook of a closed loop does nothing (no error, no task).
+    lp = loop_factory()
+    finalized: list[str] = []
+
+    async def agen():  # type: ignore[no-untyped-def]
+        try:
+            yield 1
+            yield 2
+        finally:
+            finalized.append("finally")
+
+    gens = [agen()]
+
+    async def main() -> None:
+        await gens[0].__anext__()
+
+    lp.run_until_complete(main())
+    lp.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gens.clear()
+        gc.collect()
+    assert finalized == []
 
 
 # --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import gc
 import json
 import logging
@@ -135,6 +136,128 @@ def test_timer_handle_repr(loop: asyncio.AbstractEventLoop) -> None:
     assert repr(h) == f"<TimerHandle when=1234.5 {_cb_text(cb, ('arg',), False)}>"
     h.cancel()
     assert repr(h) == "<TimerHandle cancelled when=1234.5>"
+
+
+class _Obj:
+    def method(self, x: Any) -> None:
+        pass
+
+    @classmethod
+    def cmethod(cls) -> None:
+        pass
+
+    @staticmethod
+    def smethod() -> None:
+        pass
+
+
+class _CallableNoName:
+    def __call__(self, *args: Any) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "<callable instance>"
+
+
+def _plain(*args: Any) -> None:
+    pass
+
+
+_CALLBACKS = [
+    pytest.param(_plain, (1, "s"), id="function"),
+    pytest.param(lambda *a: None, (2,), id="lambda"),
+    pytest.param(functools.partial(_plain, 1, k="v"), ("x",), id="partial"),
+    pytest.param(functools.partial(functools.partial(_plain, 1), 2), (3,), id="nested-partial"),
+    pytest.param(_Obj().method, (4,), id="bound-method"),
+    pytest.param(_Obj.cmethod, (), id="classmethod"),
+    pytest.param(_Obj.smethod, (), id="staticmethod"),
+    pytest.param(print, ("p",), id="builtin"),
+    pytest.param([].append, (5,), id="builtin-method"),
+    pytest.param(_CallableNoName(), (6,), id="callable-instance"),
+    pytest.param(_Obj, (), id="class"),
+    pytest.param(_plain, ("x" * 100, list(range(50))), id="long-args"),
+]
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["nodebug", "debug"])
+@pytest.mark.parametrize(("cb", "args"), _CALLBACKS)
+def test_handle_repr_matches_asyncio_handle(
+    loop: asyncio.AbstractEventLoop, cb: Any, args: tuple[Any, ...], debug: bool
+) -> None:
+    # asyncio.Handle / asyncio.TimerHandle built for the same callback give the
+    # text asyncio would show (format_helpers' rules for partials, methods,
+    # builtins, long arguments). In debug mode both also name their creation
+    # line, so both are created on the same line.
+    loop.set_debug(debug)
+    h, ref = loop.call_soon(cb, *args), asyncio.Handle(cb, args, loop)  # type: ignore[arg-type]
+    assert repr(h) == repr(ref)
+    t, tref = (
+        loop.call_at(77.5, cb, *args),
+        asyncio.TimerHandle(77.5, cb, args, loop),  # type: ignore[arg-type]
+    )
+    if debug:
+        # created on different lines of the statement: compare without them.
+        assert repr(t).split(" created at ")[0] == repr(tref).split(" created at ")[0]
+    else:
+        assert repr(t) == repr(tref)
+    for handle in (h, ref, t, tref):
+        handle.cancel()
+    assert repr(h) == repr(ref)
+
+
+class _Raiser:
+    def method(self, *args: Any) -> None:
+        raise RuntimeError("method")
+
+    def __call__(self, *args: Any) -> None:
+        raise RuntimeError("instance")
+
+    def __repr__(self) -> str:
+        return "<raiser>"
+
+
+class _RaisingInit:
+    def __init__(self, *args: Any) -> None:
+        raise RuntimeError("init")
+
+
+def _raise(*args: Any) -> None:
+    raise RuntimeError("function")
+
+
+_RAISING_CALLBACKS = [
+    pytest.param(_raise, (1, "s"), id="function"),
+    pytest.param(functools.partial(_raise, 1, k="v"), ("x",), id="partial"),
+    pytest.param(functools.partial(functools.partial(_raise, 1), 2), (3,), id="nested-partial"),
+    pytest.param(_Raiser().method, (4,), id="bound-method"),
+    pytest.param(int, ("not a number",), id="builtin-type"),
+    pytest.param([].pop, (), id="builtin-method"),
+    pytest.param(_Raiser(), (6,), id="callable-instance"),
+    pytest.param(_RaisingInit, (7,), id="class"),
+    pytest.param(_raise, ("x" * 100, list(range(50))), id="long-args"),
+]
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["nodebug", "debug"])
+@pytest.mark.parametrize(("cb", "args"), _RAISING_CALLBACKS)
+def test_callback_error_message_matches_asyncio(
+    loop: asyncio.AbstractEventLoop,
+    errors: ErrorLog,
+    cb: Any,
+    args: tuple[Any, ...],
+    debug: bool,
+) -> None:
+    # asyncio.Handle._run formats the message with the same helper as the
+    # handle's repr: 'Exception in callback ' + the repr's callback part.
+    loop.set_debug(debug)
+    ref = asyncio.Handle(cb, args, loop)  # type: ignore[arg-type]
+    text = repr(ref)[len("<Handle ") : -1].split(" created at ")[0]
+    ref.cancel()
+    h = loop.call_soon(cb, *args)
+    _run_once(loop)
+    [ctx] = errors.take()
+    assert ctx["message"] == f"Exception in callback {text}"
+    assert ctx["handle"] is h
 
 
 def test_cancel_releases_callback(loop: asyncio.AbstractEventLoop) -> None:
@@ -345,6 +468,8 @@ def test_timer_callback_args(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def test_many_timers_mostly_cancelled(loop: asyncio.AbstractEventLoop) -> None:
+    # Debug mode captures a stack per handle: ~10x slower and not under test.
+    loop.set_debug(False)
     n = 100_000
     rng = random.Random(12345)
     base = loop.time() + 0.02
@@ -359,6 +484,24 @@ def test_many_timers_mostly_cancelled(loop: asyncio.AbstractEventLoop) -> None:
     del handles
     loop.run_until_complete(asyncio.sleep(0.06))
     assert fired == sorted(keep)
+
+
+def test_cancel_after_timer_fired(loop: asyncio.AbstractEventLoop) -> None:
+    fired: list[int] = []
+    handles = [loop.call_later(0, fired.append, i) for i in range(100)]
+    _run_once(loop)
+    assert fired == list(range(100))
+    for h in handles:
+        h.cancel()  # already ran: only marks the handle
+        assert h.cancelled()
+    # The loop's bookkeeping of cancelled timers is still right: new timers
+    # fire, in order.
+    fired.clear()
+    base = loop.time()
+    for i in reversed(range(100)):
+        loop.call_at(base + i * 1e-4, fired.append, i)
+    loop.run_until_complete(asyncio.sleep(0.03))
+    assert fired == list(range(100))
 
 
 def test_cancelled_timer_does_not_keep_loop_busy(loop: asyncio.AbstractEventLoop) -> None:

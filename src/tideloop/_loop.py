@@ -45,7 +45,7 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 from ._backends import make_backend
 from ._handles import Handle, TimerHandle, caller_stack, format_callback_source
-from ._net import fast_getaddrinfo
+from ._net import NetMixin, fast_getaddrinfo
 from ._signals import SignalsMixin
 from ._sock_api import SockAPIMixin
 
@@ -60,6 +60,7 @@ MAXIMUM_SELECT_TIMEOUT_S = 24 * 3600.0
 MIN_SCHEDULED_TIMER_HANDLES = 100
 MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5
 DEBUG_STACK_DEPTH = 10
+RECV_BUFFER_BYTES = 256 * 1024
 
 _TimerEntry = tuple[float, int, TimerHandle]
 
@@ -93,7 +94,7 @@ def _format_handle(handle: asyncio.Handle) -> str:
     return str(handle)
 
 
-class EventLoop(SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop):  # type: ignore[misc]
+class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop):  # type: ignore[misc]
     """A complete asyncio event loop. Create it with ``tideloop.new_event_loop()``."""
 
     def __init__(self, *, backend: str | None = None) -> None:
@@ -124,6 +125,14 @@ class EventLoop(SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop):  # type:
         # transport" checks in add_reader/sock_* (filled by transports).
         self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._callbacks_run = 0
+        # One receive buffer for every Protocol transport of this loop.
+        self._recv_buffer = bytearray(RECV_BUFFER_BYTES)
+        self._recv_view = memoryview(self._recv_buffer)
+        # Transports with writes to send at the end of this iteration.
+        self._flush_queue: list[Any] = []
+        # Servers that stopped accepting for lack of descriptors.
+        self._paused_servers: set[Any] = set()
+        self._unix_server_sockets: dict[socket.socket, int] = {}
         # fd -> the file object add_reader/add_writer got, if not an int.
         self._fileobjs: dict[int, Any] = {}
         self._init_signals()
@@ -511,7 +520,38 @@ class EventLoop(SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop):  # type:
         self._callbacks_run += ntodo
         if self._debug:
             self._run_ready_debug(ntodo)
-            return
+        else:
+            self._run_ready(ntodo)
+        if self._flush_queue:
+            self._flush_writes()
+
+    def _flush_writes(self) -> None:
+        """Send what transports wrote during this iteration, one syscall each."""
+        queue = self._flush_queue
+        self._flush_queue = []
+        for transport in queue:
+            if transport._write_state == 1:  # still QUEUED
+                try:
+                    transport._flush()
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self.call_exception_handler(
+                        {
+                            "message": "Unhandled error while flushing a transport",
+                            "exception": exc,
+                            "transport": transport,
+                        }
+                    )
+
+    def _on_fd_released(self) -> None:
+        """A transport closed its socket: a paused server may accept again."""
+        if self._paused_servers:
+            for server in list(self._paused_servers):
+                server._resume_accepting()
+
+    def _run_ready(self, ntodo: int) -> None:
+        ready = self._ready
         popleft = ready.popleft
         handle: Any
         for _ in range(ntodo):

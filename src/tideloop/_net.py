@@ -1,4 +1,10 @@
-"""Name resolution helpers.
+"""Name resolution, connections and servers.
+
+``NetMixin`` gives ``EventLoop`` create_connection (with Happy Eyeballs),
+create_server, the Unix variants, connect_accepted_socket and sendfile, with
+asyncio's argument checks and messages.
+
+Name resolution:
 
 ``fast_getaddrinfo`` answers ``loop.getaddrinfo`` on the loop thread when the
 host is an IP address literal: then ``socket.getaddrinfo`` does no lookup at
@@ -11,8 +17,29 @@ in asyncio.
 
 from __future__ import annotations
 
+import asyncio
+import collections.abc
+import errno
+import itertools
+import logging
+import os
 import socket
-from typing import Any, Final
+import stat
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from ._server import Server, unique_infos
+from ._sock_api import _ipaddr_info as ipaddr_info
+from ._transports._stream import StreamTransport
+
+try:
+    import ssl
+except ImportError:  # pragma: no cover
+    ssl = None  # type: ignore[assignment]
+
+logger = logging.getLogger("asyncio")
+_HAS_ALL_ERRORS: Final = sys.version_info >= (3, 12)
 
 _SAFE_FLAGS: Final = (
     socket.AI_NUMERICHOST | socket.AI_NUMERICSERV | socket.AI_PASSIVE | socket.AI_CANONNAME
@@ -48,3 +75,719 @@ def fast_getaddrinfo(
     if not _is_ip_literal(host):
         return None
     return socket.getaddrinfo(host, port, family, type, proto, flags)
+
+
+# -- connections and servers -------------------------------------------------
+
+
+def interleave_addrinfos(addrinfos: list[Any], first_family_count: int = 1) -> list[Any]:
+    """Reorder addresses alternating by family (RFC 8305 section 4)."""
+    by_family: dict[int, list[Any]] = {}
+    for info in addrinfos:
+        by_family.setdefault(info[0], []).append(info)
+    lists = list(by_family.values())
+    reordered: list[Any] = []
+    if first_family_count > 1:
+        reordered.extend(lists[0][: first_family_count - 1])
+        del lists[0][: first_family_count - 1]
+    reordered.extend(
+        a for a in itertools.chain.from_iterable(itertools.zip_longest(*lists)) if a is not None
+    )
+    return reordered
+
+
+def check_ssl_socket(sock: Any) -> None:
+    if ssl is not None and isinstance(sock, ssl.SSLSocket):
+        raise TypeError("Socket cannot be of type SSLSocket")
+
+
+def set_reuseport(sock: socket.socket) -> None:
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise ValueError("reuse_port not supported by socket module")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    except OSError:
+        raise ValueError(
+            "reuse_port not supported by socket module, SO_REUSEPORT defined but not implemented."
+        )
+
+
+class _SendfileFallbackProtocol(asyncio.Protocol):
+    """Stands in for the user's protocol while loop.sendfile() writes chunks,
+    so the fallback can wait on the transport's write flow control."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self._proto = transport.get_protocol()
+        self._should_resume_reading = transport.is_reading()
+        self._should_resume_writing = transport._protocol_paused
+        transport.pause_reading()
+        transport.set_protocol(self)
+        self._write_ready_fut: asyncio.Future[None] | None = None
+        if self._should_resume_writing:
+            self._write_ready_fut = transport._loop.create_future()
+
+    async def drain(self) -> None:
+        if self._transport.is_closing():
+            raise ConnectionError("Connection closed by peer")
+        fut = self._write_ready_fut
+        if fut is None:
+            return
+        await fut
+
+    def connection_made(self, transport: Any) -> None:
+        raise RuntimeError("Invalid state: connection should have been established already.")
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._write_ready_fut is not None:
+            if exc is None:
+                self._write_ready_fut.set_exception(ConnectionError("Connection is closed by peer"))
+            else:
+                self._write_ready_fut.set_exception(exc)
+        self._proto.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self._write_ready_fut is not None:
+            return
+        self._write_ready_fut = self._transport._loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._write_ready_fut is None:
+            return
+        self._write_ready_fut.set_result(None)
+        self._write_ready_fut = None
+
+    def data_received(self, data: bytes) -> None:
+        raise RuntimeError("Invalid state: reading should be paused")
+
+    def eof_received(self) -> bool:
+        raise RuntimeError("Invalid state: reading should be paused")
+
+    async def restore(self) -> None:
+        self._transport.set_protocol(self._proto)
+        if self._should_resume_reading:
+            self._transport.resume_reading()
+        if self._write_ready_fut is not None:
+            self._write_ready_fut.cancel()
+        if self._should_resume_writing:
+            self._proto.resume_writing()
+
+
+class NetMixin:
+    """create_connection/create_server and friends for ``EventLoop``."""
+
+    if TYPE_CHECKING:
+        _debug: bool
+        _transports: Any
+        _unix_server_sockets: dict[socket.socket, int]
+
+        def create_future(self) -> asyncio.Future[Any]: ...
+        def create_task(self, coro: Any, **kw: Any) -> asyncio.Task[Any]: ...
+        def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]: ...
+        async def getaddrinfo(self, host: Any, port: Any, **kw: Any) -> list[Any]: ...
+        async def sock_connect(self, sock: socket.socket, address: Any) -> None: ...
+        async def sock_sendfile(
+            self, sock: Any, file: Any, offset: int, count: int | None, *, fallback: bool = ...
+        ) -> int: ...
+        def _check_sendfile_params(self, sock: Any, file: Any, offset: Any, count: Any) -> None: ...
+        def _remove_reader(self, fd: Any) -> bool: ...
+
+    async def _ensure_resolved(
+        self,
+        address: Any,
+        *,
+        family: int = 0,
+        type: int = socket.SOCK_STREAM,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[Any]:
+        host, port = address[:2]
+        info = ipaddr_info(host, port, family, type, proto, *address[2:])
+        if info is not None:
+            return [info]
+        return await self.getaddrinfo(
+            host, port, family=family, type=type, proto=proto, flags=flags
+        )
+
+    async def _connect_sock(
+        self, exceptions: list[list[OSError]], addr_info: Any, local_addr_infos: Any = None
+    ) -> socket.socket:
+        my_exceptions: list[OSError] = []
+        exceptions.append(my_exceptions)
+        family, type_, proto, _, address = addr_info
+        sock = None
+        try:
+            sock = socket.socket(family=family, type=type_, proto=proto)
+            sock.setblocking(False)
+            if local_addr_infos is not None:
+                for lfamily, _, _, _, laddr in local_addr_infos:
+                    if lfamily != family:
+                        continue
+                    try:
+                        sock.bind(laddr)
+                        break
+                    except OSError as exc:
+                        msg = (
+                            f"error while attempting to bind on "
+                            f"address {laddr!r}: {str(exc).lower()}"
+                        )
+                        my_exceptions.append(OSError(exc.errno, msg))
+                else:
+                    if my_exceptions:
+                        raise my_exceptions.pop()
+                    raise OSError(f"no matching local address with {family=} found")
+            await self.sock_connect(sock, address)
+            return sock
+        except OSError as exc:
+            my_exceptions.append(exc)
+            if sock is not None:
+                sock.close()
+            raise
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
+
+    async def _happy_eyeballs(
+        self,
+        infos: list[Any],
+        laddr_infos: Any,
+        delay: float,
+        exceptions: list[list[OSError]],
+    ) -> socket.socket | None:
+        """Staggered connection attempts (RFC 8305): start the next address
+        when the previous attempt fails or after ``delay`` seconds; the first
+        connected socket wins and the other attempts are cancelled."""
+        pending: set[asyncio.Task[socket.socket]] = set()
+        winner: socket.socket | None = None
+        index = 0
+        try:
+            while winner is None:
+                if index < len(infos):
+                    pending.add(
+                        self.create_task(self._connect_sock(exceptions, infos[index], laddr_infos))
+                    )
+                    index += 1
+                if not pending:
+                    return None
+                done, pending = await asyncio.wait(
+                    pending,
+                    timeout=delay if index < len(infos) else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in done:
+                    if task.cancelled() or task.exception() is not None:
+                        continue
+                    if winner is None:
+                        winner = task.result()
+                    else:
+                        task.result().close()
+            return winner
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                results = await asyncio.gather(*pending, return_exceptions=True)
+                for result in results:
+                    if isinstance(result, socket.socket):
+                        result.close()
+
+    async def create_connection(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        host: Any = None,
+        port: Any = None,
+        *,
+        ssl: Any = None,
+        family: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+        sock: socket.socket | None = None,
+        local_addr: Any = None,
+        server_hostname: str | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+        happy_eyeballs_delay: float | None = None,
+        interleave: int | None = None,
+        all_errors: bool = False,
+    ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
+        if server_hostname is not None and not ssl:
+            raise ValueError("server_hostname is only meaningful with ssl")
+        if server_hostname is None and ssl:
+            if not host:
+                raise ValueError("You must set server_hostname when using ssl without a host")
+            server_hostname = host
+        if ssl_handshake_timeout is not None and not ssl:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None and not ssl:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if sock is not None:
+            check_ssl_socket(sock)
+        if happy_eyeballs_delay is not None and interleave is None:
+            interleave = 1
+
+        if host is not None or port is not None:
+            if sock is not None:
+                raise ValueError("host/port and sock can not be specified at the same time")
+            infos = await self._ensure_resolved(
+                (host, port), family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags
+            )
+            if not infos:
+                raise OSError("getaddrinfo() returned empty list")
+            laddr_infos = None
+            if local_addr is not None:
+                laddr_infos = await self._ensure_resolved(
+                    local_addr, family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags
+                )
+                if not laddr_infos:
+                    raise OSError("getaddrinfo() returned empty list")
+            if interleave:
+                infos = interleave_addrinfos(infos, interleave)
+            exceptions: list[list[OSError]] = []
+            if happy_eyeballs_delay is None:
+                for addrinfo in infos:
+                    try:
+                        sock = await self._connect_sock(exceptions, addrinfo, laddr_infos)
+                        break
+                    except OSError:
+                        continue
+            else:
+                sock = await self._happy_eyeballs(
+                    infos, laddr_infos, happy_eyeballs_delay, exceptions
+                )
+            if sock is None:
+                flat = [exc for sub in exceptions for exc in sub]
+                if all_errors and _HAS_ALL_ERRORS:
+                    raise ExceptionGroup("create_connection failed", flat)
+                if len(flat) == 1:
+                    raise flat[0]
+                model = str(flat[0])
+                if all(str(exc) == model for exc in flat):
+                    raise flat[0]
+                raise OSError("Multiple exceptions: {}".format(", ".join(str(e) for e in flat)))
+        else:
+            if sock is None:
+                raise ValueError("host and port was not specified and no sock specified")
+            if sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+
+        transport, protocol = await self._create_connection_transport(
+            sock,
+            protocol_factory,
+            ssl,
+            server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+        if self._debug:
+            logger.debug(
+                "%r connected to %s:%r: (%r, %r)",
+                transport.get_extra_info("socket"),
+                host,
+                port,
+                transport,
+                protocol,
+            )
+        return transport, protocol
+
+    async def _create_connection_transport(
+        self,
+        sock: socket.socket,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        ssl: Any,
+        server_hostname: str | None,
+        server_side: bool = False,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+    ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
+        sock.setblocking(False)
+        protocol = protocol_factory()
+        waiter = self.create_future()
+        transport: Any
+        if ssl:
+            sslcontext = None if isinstance(ssl, bool) else ssl
+            transport = self._make_ssl_transport(
+                sock,
+                protocol,
+                sslcontext,
+                waiter,
+                server_side=server_side,
+                server_hostname=server_hostname,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout,
+            )
+        else:
+            transport = self._make_socket_transport(sock, protocol, waiter)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        return transport, protocol
+
+    def _make_socket_transport(
+        self,
+        sock: socket.socket,
+        protocol: asyncio.BaseProtocol,
+        waiter: asyncio.Future[None] | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+        server: Any = None,
+    ) -> StreamTransport:
+        return StreamTransport(self, sock, protocol, waiter, extra, server)  # type: ignore[arg-type]
+
+    def _make_ssl_transport(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("TLS transports are not implemented yet (issue 6)")
+
+    async def create_unix_connection(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        path: Any = None,
+        *,
+        ssl: Any = None,
+        sock: socket.socket | None = None,
+        server_hostname: str | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+    ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
+        assert server_hostname is None or isinstance(server_hostname, str)
+        if ssl:
+            if server_hostname is None:
+                raise ValueError("you have to pass server_hostname when using ssl")
+        else:
+            if server_hostname is not None:
+                raise ValueError("server_hostname is only meaningful with ssl")
+            if ssl_handshake_timeout is not None:
+                raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+            if ssl_shutdown_timeout is not None:
+                raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if path is not None:
+            if sock is not None:
+                raise ValueError("path and sock can not be specified at the same time")
+            path = os.fspath(path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0)
+            try:
+                sock.setblocking(False)
+                await self.sock_connect(sock, path)
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            if sock is None:
+                raise ValueError("no path and sock were specified")
+            if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+            sock.setblocking(False)
+        return await self._create_connection_transport(
+            sock,
+            protocol_factory,
+            ssl,
+            server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+
+    async def _create_server_getaddrinfo(
+        self, host: Any, port: Any, family: int, flags: int
+    ) -> list[Any]:
+        infos = await self._ensure_resolved(
+            (host, port), family=family, type=socket.SOCK_STREAM, flags=flags
+        )
+        if not infos:
+            raise OSError(f"getaddrinfo({host!r}) returned empty list")
+        return infos
+
+    async def create_server(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        host: Any = None,
+        port: Any = None,
+        *,
+        family: int = socket.AF_UNSPEC,
+        flags: int = socket.AI_PASSIVE,
+        sock: socket.socket | None = None,
+        backlog: int = 100,
+        ssl: Any = None,
+        reuse_address: bool | None = None,
+        reuse_port: bool | None = None,
+        keep_alive: bool | None = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+        start_serving: bool = True,
+    ) -> Server:
+        if isinstance(ssl, bool):
+            raise TypeError("ssl argument must be an SSLContext or None")
+        if ssl_handshake_timeout is not None and ssl is None:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None and ssl is None:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if sock is not None:
+            check_ssl_socket(sock)
+        if host is not None or port is not None:
+            if sock is not None:
+                raise ValueError("host/port and sock can not be specified at the same time")
+            if reuse_address is None:
+                reuse_address = os.name == "posix" and sys.platform != "cygwin"
+            sockets: list[socket.socket] = []
+            if host == "":
+                hosts: Any = [None]
+            elif isinstance(host, str) or not isinstance(host, collections.abc.Iterable):
+                hosts = [host]
+            else:
+                hosts = host
+            fs = [
+                self._create_server_getaddrinfo(h, port, family=family, flags=flags) for h in hosts
+            ]
+            infos_lists = await asyncio.gather(*fs)
+            infos = unique_infos(itertools.chain.from_iterable(infos_lists))
+            completed = False
+            try:
+                for af, socktype, proto, _canonname, sa in infos:
+                    try:
+                        sock = socket.socket(af, socktype, proto)
+                    except OSError:
+                        if self._debug:
+                            logger.warning(
+                                "create_server() failed to create socket.socket(%r, %r, %r)",
+                                af,
+                                socktype,
+                                proto,
+                                exc_info=True,
+                            )
+                        continue
+                    sockets.append(sock)
+                    if reuse_address:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, True)
+                    if reuse_port:
+                        set_reuseport(sock)
+                    if keep_alive:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, True)
+                    if af == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, True)
+                    try:
+                        sock.bind(sa)
+                    except OSError as err:
+                        msg = (
+                            f"error while attempting to bind on address {sa!r}: {str(err).lower()}"
+                        )
+                        if err.errno == errno.EADDRNOTAVAIL:
+                            sockets.pop()
+                            sock.close()
+                            if self._debug:
+                                logger.warning(msg)
+                            continue
+                        raise OSError(err.errno, msg) from None
+                if not sockets:
+                    raise OSError(
+                        f"could not bind on any address out of {[info[4] for info in infos]!r}"
+                    )
+                completed = True
+            finally:
+                if not completed:
+                    for s in sockets:
+                        s.close()
+        else:
+            if sock is None:
+                raise ValueError("Neither host/port nor sock were specified")
+            if sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+            sockets = [sock]
+        for s in sockets:
+            s.setblocking(False)
+        server = Server(
+            self,  # type: ignore[arg-type]
+            sockets,
+            protocol_factory,
+            ssl,
+            backlog,
+            ssl_handshake_timeout,
+            ssl_shutdown_timeout,
+        )
+        if start_serving:
+            server._start_serving()
+            await asyncio.sleep(0)
+        if self._debug:
+            logger.info("%r is serving", server)
+        return server
+
+    async def create_unix_server(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        path: Any = None,
+        *,
+        sock: socket.socket | None = None,
+        backlog: int = 100,
+        ssl: Any = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+        start_serving: bool = True,
+        cleanup_socket: bool = True,
+    ) -> Server:
+        if isinstance(ssl, bool):
+            raise TypeError("ssl argument must be an SSLContext or None")
+        if ssl_handshake_timeout is not None and not ssl:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None and not ssl:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if path is not None:
+            if sock is not None:
+                raise ValueError("path and sock can not be specified at the same time")
+            path = os.fspath(path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            if path[0] not in (0, "\x00"):  # not an abstract socket
+                try:
+                    if stat.S_ISSOCK(os.stat(path).st_mode):
+                        os.remove(path)
+                except FileNotFoundError:
+                    pass
+                except OSError as err:
+                    logger.error("Unable to check or remove stale UNIX socket %r: %r", path, err)
+            try:
+                sock.bind(path)
+            except OSError as exc:
+                sock.close()
+                if exc.errno == errno.EADDRINUSE:
+                    raise OSError(errno.EADDRINUSE, f"Address {path!r} is already in use") from None
+                raise
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            if sock is None:
+                raise ValueError("path was not specified, and no sock specified")
+            if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+        if cleanup_socket:
+            name = sock.getsockname()
+            if name and name[0] not in (0, "\x00"):
+                try:
+                    self._unix_server_sockets[sock] = os.stat(name).st_ino
+                except FileNotFoundError:
+                    pass
+        sock.setblocking(False)
+        server = Server(
+            self,  # type: ignore[arg-type]
+            [sock],
+            protocol_factory,
+            ssl,
+            backlog,
+            ssl_handshake_timeout,
+            ssl_shutdown_timeout,
+        )
+        if start_serving:
+            server._start_serving()
+            await asyncio.sleep(0)
+        return server
+
+    def _stop_serving(self, sock: socket.socket) -> None:
+        """Close a listening socket; remove its Unix path if it is still ours
+        (the same inode: another process may have bound the path since)."""
+        path = sock.getsockname() if sock in self._unix_server_sockets else None
+        self._remove_reader(sock.fileno())
+        sock.close()
+        if path is not None:
+            prev_ino = self._unix_server_sockets.pop(sock)
+            try:
+                if os.stat(path).st_ino == prev_ino:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                logger.error("Unable to clean up listening UNIX socket %r: %r", path, err)
+
+    async def connect_accepted_socket(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        sock: socket.socket,
+        *,
+        ssl: Any = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+    ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+        if ssl_handshake_timeout is not None and not ssl:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None and not ssl:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if sock is not None:
+            check_ssl_socket(sock)
+        transport, protocol = await self._create_connection_transport(
+            sock,
+            protocol_factory,
+            ssl,
+            "",
+            server_side=True,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+        if self._debug:
+            logger.debug(
+                "%r handled: (%r, %r)", transport.get_extra_info("socket"), transport, protocol
+            )
+        return transport, protocol
+
+    # -- loop.sendfile -----------------------------------------------------------
+
+    async def sendfile(  # type: ignore[override]
+        self,
+        transport: Any,
+        file: Any,
+        offset: int = 0,
+        count: int | None = None,
+        *,
+        fallback: bool = True,
+    ) -> int:
+        if transport.is_closing():
+            raise RuntimeError("Transport is closing")
+        if not isinstance(transport, StreamTransport):
+            raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
+        self._check_sendfile_params(transport._sock, file, offset, count)
+        try:
+            return await self._sendfile_native(transport, file, offset, count)
+        except asyncio.SendfileNotAvailableError:
+            if not fallback:
+                raise
+        return await self._sendfile_fallback(transport, file, offset, count)
+
+    async def _sendfile_native(
+        self, transp: StreamTransport, file: Any, offset: int, count: int | None
+    ) -> int:
+        del self._transports[transp._sock_fd]
+        resume_reading = transp.is_reading()
+        transp.pause_reading()
+        await transp._make_empty_waiter()
+        try:
+            return await self.sock_sendfile(transp._sock, file, offset, count, fallback=False)
+        finally:
+            transp._reset_empty_waiter()
+            if resume_reading:
+                transp.resume_reading()
+            self._transports[transp._sock_fd] = transp
+
+    async def _sendfile_fallback(
+        self, transp: StreamTransport, file: Any, offset: int, count: int | None
+    ) -> int:
+        if offset:
+            file.seek(offset)
+        blocksize = min(count, 16384) if count else 16384
+        buf = bytearray(blocksize)
+        total_sent = 0
+        proto = _SendfileFallbackProtocol(transp)
+        try:
+            while True:
+                if count:
+                    blocksize = min(count - total_sent, blocksize)
+                    if blocksize <= 0:
+                        return total_sent
+                view = memoryview(buf)[:blocksize]
+                read = await self.run_in_executor(None, file.readinto, view)
+                if not read:
+                    return total_sent
+                await proto.drain()
+                transp.write(view[:read])
+                total_sent += read
+        finally:
+            if total_sent > 0 and hasattr(file, "seek"):
+                file.seek(offset + total_sent)
+            await proto.restore()

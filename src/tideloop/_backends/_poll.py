@@ -43,7 +43,7 @@ class PollBackend(Backend):
     def poll(self, timeout: float | None) -> EventList:
         self.polls += 1
         events = self._poll.poll(None if timeout is None else ceil_ms(timeout))
-        for fd, mask in events:
+        for _fd, mask in events:
             if mask & _NVAL:
                 return self._drop_invalid(events)
         return events

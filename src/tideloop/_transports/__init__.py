@@ -1,0 +1,1 @@
+"""Transports: stream (TCP + Unix); datagram and pipes come with issue 5."""

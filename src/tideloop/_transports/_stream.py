@@ -1,0 +1,517 @@
+"""Stream transport for connected TCP and Unix sockets.
+
+Semantics are asyncio's ``_SelectorSocketTransport``: callbacks in the same
+order, the same errors and messages, ``connection_lost`` exactly once,
+half-close through ``eof_received``'s return value, write flow control with
+high/low watermarks. Two things differ inside, for speed (DESIGN.md §4):
+
+Reads: ``Protocol`` transports ``recv_into`` one buffer owned by the loop and
+hand ``data_received`` a ``bytes`` copy of exactly the bytes received (asyncio
+calls ``recv(256 KiB)``, and glibc maps and unmaps a fresh 256 KiB block each
+time). ``BufferedProtocol`` transports receive straight into the protocol's
+buffer.
+
+Writes: ``write()`` appends to the transport's buffer and, while the loop is
+running, asks the loop to flush the transport once at the end of the current
+iteration; all writes of the iteration then go out in one ``send``/``sendmsg``
+(an HTTP server's header write and body write become one syscall). The
+buffer is counted by ``get_write_buffer_size()`` while it waits, and a write
+that takes the buffer past the high watermark is sent at once, so
+``pause_writing`` fires only for data the kernel refused, as in asyncio.
+Outside a running loop, writes are sent at once.
+
+Invariants:
+- ``_write_state`` is IDLE (nothing buffered), QUEUED (buffered, in the
+  loop's flush list) or WAITING (buffered, writer registered for EAGAIN);
+- the buffer holds only immutable data (bytes, or memoryviews of bytes);
+- ``_conn_lost`` counts from the moment ``connection_lost`` is scheduled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import errno
+import logging
+import socket
+import warnings
+from asyncio.trsock import TransportSocket
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from .._loop import EventLoop
+
+logger = logging.getLogger("asyncio")
+
+WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
+LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
+SENDMSG_MAX_BUFFERS: Final = 512
+
+IDLE: Final = 0
+QUEUED: Final = 1
+WAITING: Final = 2
+
+
+def set_nodelay(sock: socket.socket) -> None:
+    if (
+        hasattr(socket, "TCP_NODELAY")
+        and sock.family in (socket.AF_INET, socket.AF_INET6)
+        and sock.type == socket.SOCK_STREAM
+        and sock.proto == socket.IPPROTO_TCP
+    ):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class StreamTransport(asyncio.Transport):
+    """A connected stream socket (TCP or Unix) under an asyncio protocol."""
+
+    # No __slots__ here on purpose (DESIGN.md 5a): tests patch transport
+    # instances (``transport.write = ...``), which needs an instance dict.
+    _extra: dict[str, Any]
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        sock: socket.socket,
+        protocol: asyncio.BaseProtocol,
+        waiter: asyncio.Future[None] | None = None,
+        extra: dict[str, Any] | None = None,
+        server: Any = None,
+    ) -> None:
+        super().__init__(extra)
+        self._extra["socket"] = TransportSocket(sock)
+        try:
+            self._extra["sockname"] = sock.getsockname()
+        except OSError:
+            self._extra["sockname"] = None
+        if "peername" not in self._extra:
+            try:
+                self._extra["peername"] = sock.getpeername()
+            except OSError:
+                self._extra["peername"] = None
+        self._loop: Any = loop
+        self._sock: Any = sock
+        self._sock_fd = sock.fileno()
+        self._protocol_connected = False
+        self._protocol: Any = None
+        self._buffered_proto = False
+        self.set_protocol(protocol)
+        self._server = server
+        self._buffer: collections.deque[bytes | memoryview] = collections.deque()
+        self._buffer_size = 0
+        self._write_state = IDLE
+        self._conn_lost = 0
+        self._closing = False
+        self._paused = False
+        self._eof = False
+        self._empty_waiter: asyncio.Future[None] | None = None
+        self._protocol_paused = False
+        self._high_water = WRITE_HIGH_WATER_BYTES
+        self._low_water = WRITE_HIGH_WATER_BYTES // 4
+        if server is not None:
+            server._attach(self)
+        loop._transports[self._sock_fd] = self
+        set_nodelay(sock)
+        loop.call_soon(protocol.connection_made, self)
+        # Start reading only once connection_made() has run.
+        loop.call_soon(self._start_reading)
+        if waiter is not None:
+            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+
+    def __repr__(self) -> str:
+        info = [self.__class__.__name__]
+        if self._sock is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._sock_fd}")
+        if self._loop is not None and not self._loop.is_closed():
+            backend = self._loop._backend
+            reading = backend.reader(self._sock_fd) is not None
+            info.append("read=polling" if reading else "read=idle")
+            writing = backend.writer(self._sock_fd) is not None
+            state = "polling" if writing else "idle"
+            info.append(f"write=<{state}, bufsize={self._buffer_size}>")
+        return "<{}>".format(" ".join(info))
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._sock.close()
+
+    # -- BaseTransport -----------------------------------------------------
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._buffered_proto = isinstance(protocol, asyncio.BufferedProtocol)
+        self._protocol = protocol
+        self._protocol_connected = True
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol  # type: ignore[no-any-return]
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._loop._remove_reader(self._sock_fd)
+        if not self._buffer:
+            self._conn_lost += 1
+            self._loop._remove_writer(self._sock_fd)
+            self._loop.call_soon(self._call_connection_lost, None)
+
+    def abort(self) -> None:
+        self._force_close(None)
+
+    # -- reading ---------------------------------------------------------------
+
+    def is_reading(self) -> bool:
+        return not self._closing and not self._paused
+
+    def pause_reading(self) -> None:
+        if self._closing or self._paused:
+            return
+        self._paused = True
+        self._loop._remove_reader(self._sock_fd)
+        if self._loop._debug:
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._start_reading()
+        if self._loop._debug:
+            logger.debug("%r resumes reading", self)
+
+    def _start_reading(self) -> None:
+        if self._closing or self._paused:
+            return
+        self._loop._add_reader(self._sock_fd, self._on_readable)
+
+    def _on_readable(self) -> None:
+        if self._conn_lost:
+            return
+        if self._buffered_proto:
+            self._read_into_protocol()
+            return
+        loop = self._loop
+        try:
+            nbytes = self._sock.recv_into(loop._recv_buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if not nbytes:
+            self._on_eof()
+            return
+        data = loop._recv_view[:nbytes].tobytes()
+        try:
+            self._protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+    def _read_into_protocol(self) -> None:
+        try:
+            buf = self._protocol.get_buffer(-1)
+            if not len(buf):
+                raise RuntimeError("get_buffer() returned an empty buffer")
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return
+        try:
+            nbytes = self._sock.recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if not nbytes:
+            self._on_eof()
+            return
+        try:
+            self._protocol.buffer_updated(nbytes)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+
+    def _on_eof(self) -> None:
+        if self._loop._debug:
+            logger.debug("%r received EOF", self)
+        try:
+            keep_open = self._protocol.eof_received()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            return
+        if keep_open:
+            # The protocol may still write; we can no longer read.
+            self._loop._remove_reader(self._sock_fd)
+        else:
+            self.close()
+
+    # -- writing -------------------------------------------------------------------
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"data argument must be a bytes-like object, not {type(data).__name__!r}"
+            )
+        if self._eof:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to write; sendfile is in progress")
+        if not data:
+            return
+        if self._conn_lost:
+            if self._conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return
+        if type(data) is not bytes:
+            # The caller may reuse a mutable buffer once write() returns.
+            data = bytes(data)
+        self._buffer.append(data)
+        self._buffer_size += len(data)
+        self._schedule_flush()
+
+    def writelines(self, list_of_data: Any) -> None:
+        if self._eof:
+            raise RuntimeError("Cannot call writelines() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to writelines; sendfile is in progress")
+        for data in list_of_data:
+            self.write(data)
+
+    def _schedule_flush(self) -> None:
+        state = self._write_state
+        if state == IDLE:
+            loop = self._loop
+            if loop._thread_id is None:
+                # The loop is not running: nobody would flush; send now.
+                self._flush()
+                return
+            self._write_state = QUEUED
+            loop._flush_queue.append(self)
+        if self._buffer_size > self._high_water:
+            if self._write_state == QUEUED:
+                # Send what the kernel takes before deciding to pause.
+                self._flush()
+            self._maybe_pause_protocol()
+
+    def _flush(self) -> None:
+        """Send the buffer (loop end-of-iteration, writability, or inline)."""
+        if self._conn_lost or not self._buffer:
+            if self._write_state == QUEUED:
+                self._write_state = IDLE
+            return
+        buffer = self._buffer
+        try:
+            if len(buffer) == 1:
+                sent = self._sock.send(buffer[0])
+            elif len(buffer) <= SENDMSG_MAX_BUFFERS:
+                sent = self._sock.sendmsg(buffer)
+            else:
+                sent = self._sock.sendmsg(list(buffer)[:SENDMSG_MAX_BUFFERS])
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            if self._write_state == WAITING:
+                self._loop._remove_writer(self._sock_fd)
+            self._write_state = IDLE
+            self._buffer.clear()
+            self._buffer_size = 0
+            self._fatal_error(exc, "Fatal write error on socket transport")
+            if self._empty_waiter is not None:
+                self._empty_waiter.set_exception(exc)
+            return
+        if sent:
+            self._buffer_size -= sent
+            if self._buffer_size == 0:
+                buffer.clear()
+            else:
+                while sent:
+                    head = buffer[0]
+                    size = len(head)
+                    if sent >= size:
+                        buffer.popleft()
+                        sent -= size
+                    else:
+                        buffer[0] = memoryview(head)[sent:]
+                        break
+        if self._buffer_size:
+            if self._write_state != WAITING:
+                self._write_state = WAITING
+                self._loop._add_writer(self._sock_fd, self._on_writable)
+            self._maybe_pause_protocol()
+            return
+        if self._write_state == WAITING:
+            self._loop._remove_writer(self._sock_fd)
+        self._write_state = IDLE
+        self._on_buffer_drained()
+
+    def _on_writable(self) -> None:
+        self._flush()
+
+    def _on_buffer_drained(self) -> None:
+        self._maybe_resume_protocol()
+        if self._empty_waiter is not None:
+            self._empty_waiter.set_result(None)
+        if self._closing:
+            self._call_connection_lost_soon(None)
+        elif self._eof:
+            self._sock.shutdown(socket.SHUT_WR)
+
+    def _call_connection_lost_soon(self, exc: BaseException | None) -> None:
+        self._conn_lost += 1
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def write_eof(self) -> None:
+        if self._closing or self._eof:
+            return
+        self._eof = True
+        if not self._buffer:
+            self._sock.shutdown(socket.SHUT_WR)
+        elif self._write_state == QUEUED and self._loop._thread_id is None:
+            self._flush()
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def get_write_buffer_size(self) -> int:
+        return self._buffer_size
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (self._low_water, self._high_water)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if high is None:
+            high = 64 * 1024 if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high_water = high
+        self._low_water = low
+        self._maybe_pause_protocol()
+
+    def _maybe_pause_protocol(self) -> None:
+        if self._buffer_size <= self._high_water or self._protocol_paused:
+            return
+        self._protocol_paused = True
+        try:
+            self._protocol.pause_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(
+                {
+                    "message": "protocol.pause_writing() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+
+    def _maybe_resume_protocol(self) -> None:
+        if self._protocol_paused and self._buffer_size <= self._low_water:
+            self._protocol_paused = False
+            try:
+                self._protocol.resume_writing()
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._loop.call_exception_handler(
+                    {
+                        "message": "protocol.resume_writing() failed",
+                        "exception": exc,
+                        "transport": self,
+                        "protocol": self._protocol,
+                    }
+                )
+
+    # -- sendfile support (loop.sendfile) ----------------------------------------
+
+    def _make_empty_waiter(self) -> asyncio.Future[None]:
+        if self._empty_waiter is not None:
+            raise RuntimeError("Empty waiter is already set")
+        self._empty_waiter = self._loop.create_future()
+        if not self._buffer:
+            self._empty_waiter.set_result(None)
+        elif self._write_state == QUEUED:
+            self._flush()
+        return self._empty_waiter
+
+    def _reset_empty_waiter(self) -> None:
+        self._empty_waiter = None
+
+    # -- teardown --------------------------------------------------------------------
+
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+        if isinstance(exc, OSError):
+            if self._loop._debug:
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler(
+                {
+                    "message": message,
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+        self._force_close(exc)
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        if self._conn_lost:
+            return
+        if self._buffer:
+            self._buffer.clear()
+            self._buffer_size = 0
+            if self._write_state == WAITING:
+                self._loop._remove_writer(self._sock_fd)
+            self._write_state = IDLE
+        if not self._closing:
+            self._closing = True
+            self._loop._remove_reader(self._sock_fd)
+        self._call_connection_lost_soon(exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            if self._protocol_connected:
+                self._protocol.connection_lost(exc)
+        finally:
+            self._sock.close()
+            self._sock = None
+            self._protocol = None
+            loop = self._loop
+            self._loop = None
+            server = self._server
+            if server is not None:
+                server._detach(self)
+                self._server = None
+            loop._on_fd_released()
+
+
+def _set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
+    if not fut.cancelled():
+        fut.set_result(result)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)
