@@ -528,7 +528,8 @@ class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop)
     def _flush_writes(self) -> None:
         """Send what transports wrote during this iteration, one syscall each."""
         queue = self._flush_queue
-        self._flush_queue = []
+        # The same list object: transports hold it. Flushing may run protocol
+        # callbacks that write to other transports; iteration picks those up.
         for transport in queue:
             if transport._write_state == 1:  # still QUEUED
                 try:
@@ -543,6 +544,7 @@ class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop)
                             "transport": transport,
                         }
                     )
+        queue.clear()
 
     def _on_fd_released(self) -> None:
         """A transport closed its socket: a paused server may accept again."""
@@ -752,48 +754,43 @@ class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop)
             raise
 
     def _add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle:
-        self._check_closed()
-        fileno = self._fileobj_to_fd(fd)
-        handle = Handle(callback, args, self, None)
-        old = self._backend.watch_read(fileno, handle)
-        if old is not None:
-            old.cancel()
-        if fileno is not fd:
-            self._fileobjs[fileno] = fd
-        return handle
+        return self._watch(fd, Handle(callback, args, self, None), self._backend.watch_read)
 
     def _add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle:
+        return self._watch(fd, Handle(callback, args, self, None), self._backend.watch_write)
+
+    def _remove_reader(self, fd: Any) -> bool:
+        return self._unwatch(fd, self._backend.unwatch_read, self._backend.writer)
+
+    def _remove_writer(self, fd: Any) -> bool:
+        return self._unwatch(fd, self._backend.unwatch_write, self._backend.reader)
+
+    def _watch(
+        self, fd: Any, handle: Handle, watch: Callable[[int, Handle], Handle | None]
+    ) -> Handle:
         self._check_closed()
         fileno = self._fileobj_to_fd(fd)
-        handle = Handle(callback, args, self, None)
-        old = self._backend.watch_write(fileno, handle)
+        old = watch(fileno, handle)
         if old is not None:
             old.cancel()
         if fileno is not fd:
             self._fileobjs[fileno] = fd
         return handle
 
-    def _remove_reader(self, fd: Any) -> bool:
+    def _unwatch(
+        self,
+        fd: Any,
+        unwatch: Callable[[int], Handle | None],
+        other_direction: Callable[[int], Handle | None],
+    ) -> bool:
         if self._closed:
             return False
         fileno = self._lookup_fd(fd)
-        old = self._backend.unwatch_read(fileno)
+        old = unwatch(fileno)
         if old is None:
             return False
         old.cancel()
-        if self._fileobjs and self._backend.writer(fileno) is None:
-            self._fileobjs.pop(fileno, None)
-        return True
-
-    def _remove_writer(self, fd: Any) -> bool:
-        if self._closed:
-            return False
-        fileno = self._lookup_fd(fd)
-        old = self._backend.unwatch_write(fileno)
-        if old is None:
-            return False
-        old.cancel()
-        if self._fileobjs and self._backend.reader(fileno) is None:
+        if self._fileobjs and other_direction(fileno) is None:
             self._fileobjs.pop(fileno, None)
         return True
 

@@ -173,6 +173,10 @@ class _SendfileFallbackProtocol(asyncio.Protocol):
             self._proto.resume_writing()
 
 
+def _no_tls_yet() -> None:
+    raise NotImplementedError("tideloop: TLS transports are not implemented yet (issue 6)")
+
+
 class NetMixin:
     """create_connection/create_server and friends for ``EventLoop``."""
 
@@ -323,6 +327,8 @@ class NetMixin:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         if sock is not None:
             check_ssl_socket(sock)
+        if ssl:
+            _no_tls_yet()
         if happy_eyeballs_delay is not None and interleave is None:
             interleave = 1
 
@@ -437,7 +443,7 @@ class NetMixin:
         return StreamTransport(self, sock, protocol, waiter, extra, server)  # type: ignore[arg-type]
 
     def _make_ssl_transport(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("TLS transports are not implemented yet (issue 6)")
+        _no_tls_yet()
 
     async def create_unix_connection(  # type: ignore[override]
         self,
@@ -461,6 +467,8 @@ class NetMixin:
                 raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
             if ssl_shutdown_timeout is not None:
                 raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if ssl:
+            _no_tls_yet()
         if path is not None:
             if sock is not None:
                 raise ValueError("path and sock can not be specified at the same time")
@@ -523,6 +531,8 @@ class NetMixin:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         if sock is not None:
             check_ssl_socket(sock)
+        if ssl is not None:
+            _no_tls_yet()
         if host is not None or port is not None:
             if sock is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
@@ -629,6 +639,8 @@ class NetMixin:
             raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
         if ssl_shutdown_timeout is not None and not ssl:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if ssl:
+            _no_tls_yet()
         if path is not None:
             if sock is not None:
                 raise ValueError("path and sock can not be specified at the same time")
@@ -712,6 +724,8 @@ class NetMixin:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         if sock is not None:
             check_ssl_socket(sock)
+        if ssl:
+            _no_tls_yet()
         transport, protocol = await self._create_connection_transport(
             sock,
             protocol_factory,

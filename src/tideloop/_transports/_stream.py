@@ -108,6 +108,7 @@ class StreamTransport(asyncio.Transport):
         self._protocol_paused = False
         self._high_water = WRITE_HIGH_WATER_BYTES
         self._low_water = WRITE_HIGH_WATER_BYTES // 4
+        self._flush_queue: list[StreamTransport] = loop._flush_queue
         if server is not None:
             server._attach(self)
         loop._transports[self._sock_fd] = self
@@ -266,10 +267,13 @@ class StreamTransport(asyncio.Transport):
     # -- writing -------------------------------------------------------------------
 
     def write(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(
-                f"data argument must be a bytes-like object, not {type(data).__name__!r}"
-            )
+        if type(data) is not bytes:
+            if not isinstance(data, (bytearray, memoryview)):
+                raise TypeError(
+                    f"data argument must be a bytes-like object, not {type(data).__name__!r}"
+                )
+            # The caller may reuse a mutable buffer once write() returns.
+            data = bytes(data)
         if self._eof:
             raise RuntimeError("Cannot call write() after write_eof()")
         if self._empty_waiter is not None:
@@ -281,12 +285,20 @@ class StreamTransport(asyncio.Transport):
                 logger.warning("socket.send() raised exception.")
             self._conn_lost += 1
             return
-        if type(data) is not bytes:
-            # The caller may reuse a mutable buffer once write() returns.
-            data = bytes(data)
         self._buffer.append(data)
-        self._buffer_size += len(data)
-        self._schedule_flush()
+        size = self._buffer_size = self._buffer_size + len(data)
+        if self._write_state == IDLE:
+            if self._loop._thread_id is None:
+                # The loop is not running: nobody would flush; send now.
+                self._flush()
+                return
+            self._write_state = QUEUED
+            self._flush_queue.append(self)
+        if size > self._high_water:
+            if self._write_state == QUEUED:
+                # Send what the kernel takes before deciding to pause.
+                self._flush()
+            self._maybe_pause_protocol()
 
     def writelines(self, list_of_data: Any) -> None:
         if self._eof:
@@ -296,22 +308,6 @@ class StreamTransport(asyncio.Transport):
         for data in list_of_data:
             self.write(data)
 
-    def _schedule_flush(self) -> None:
-        state = self._write_state
-        if state == IDLE:
-            loop = self._loop
-            if loop._thread_id is None:
-                # The loop is not running: nobody would flush; send now.
-                self._flush()
-                return
-            self._write_state = QUEUED
-            loop._flush_queue.append(self)
-        if self._buffer_size > self._high_water:
-            if self._write_state == QUEUED:
-                # Send what the kernel takes before deciding to pause.
-                self._flush()
-            self._maybe_pause_protocol()
-
     def _flush(self) -> None:
         """Send the buffer (loop end-of-iteration, writability, or inline)."""
         if self._conn_lost or not self._buffer:
@@ -319,10 +315,36 @@ class StreamTransport(asyncio.Transport):
                 self._write_state = IDLE
             return
         buffer = self._buffer
+        if len(buffer) == 1:
+            # Fast path: one chunk, usually taken whole by the kernel.
+            data = buffer[0]
+            try:
+                sent = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._on_write_error(exc)
+                return
+            if sent == len(data):
+                buffer.clear()
+                self._buffer_size = 0
+                if self._write_state == WAITING:
+                    self._loop._remove_writer(self._sock_fd)
+                self._write_state = IDLE
+                if (
+                    self._protocol_paused
+                    or self._closing
+                    or self._eof
+                    or self._empty_waiter is not None
+                ):
+                    self._on_buffer_drained()
+                return
+            self._after_send(sent)
+            return
         try:
-            if len(buffer) == 1:
-                sent = self._sock.send(buffer[0])
-            elif len(buffer) <= SENDMSG_MAX_BUFFERS:
+            if len(buffer) <= SENDMSG_MAX_BUFFERS:
                 sent = self._sock.sendmsg(buffer)
             else:
                 sent = self._sock.sendmsg(list(buffer)[:SENDMSG_MAX_BUFFERS])
@@ -331,15 +353,22 @@ class StreamTransport(asyncio.Transport):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            if self._write_state == WAITING:
-                self._loop._remove_writer(self._sock_fd)
-            self._write_state = IDLE
-            self._buffer.clear()
-            self._buffer_size = 0
-            self._fatal_error(exc, "Fatal write error on socket transport")
-            if self._empty_waiter is not None:
-                self._empty_waiter.set_exception(exc)
+            self._on_write_error(exc)
             return
+        self._after_send(sent)
+
+    def _on_write_error(self, exc: BaseException) -> None:
+        if self._write_state == WAITING:
+            self._loop._remove_writer(self._sock_fd)
+        self._write_state = IDLE
+        self._buffer.clear()
+        self._buffer_size = 0
+        self._fatal_error(exc, "Fatal write error on socket transport")
+        if self._empty_waiter is not None:
+            self._empty_waiter.set_exception(exc)
+
+    def _after_send(self, sent: int) -> None:
+        buffer = self._buffer
         if sent:
             self._buffer_size -= sent
             if self._buffer_size == 0:
@@ -414,36 +443,27 @@ class StreamTransport(asyncio.Transport):
         if self._buffer_size <= self._high_water or self._protocol_paused:
             return
         self._protocol_paused = True
+        self._call_flow_control("pause_writing")
+
+    def _maybe_resume_protocol(self) -> None:
+        if self._protocol_paused and self._buffer_size <= self._low_water:
+            self._protocol_paused = False
+            self._call_flow_control("resume_writing")
+
+    def _call_flow_control(self, method: str) -> None:
         try:
-            self._protocol.pause_writing()
+            getattr(self._protocol, method)()
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._loop.call_exception_handler(
                 {
-                    "message": "protocol.pause_writing() failed",
+                    "message": f"protocol.{method}() failed",
                     "exception": exc,
                     "transport": self,
                     "protocol": self._protocol,
                 }
             )
-
-    def _maybe_resume_protocol(self) -> None:
-        if self._protocol_paused and self._buffer_size <= self._low_water:
-            self._protocol_paused = False
-            try:
-                self._protocol.resume_writing()
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._loop.call_exception_handler(
-                    {
-                        "message": "protocol.resume_writing() failed",
-                        "exception": exc,
-                        "transport": self,
-                        "protocol": self._protocol,
-                    }
-                )
 
     # -- sendfile support (loop.sendfile) ----------------------------------------
 
