@@ -76,11 +76,13 @@ def loop(loop_factory: LoopFactory, errors: ErrorLog) -> Iterator[asyncio.Abstra
     try:
         yield lp
     finally:
-        if not lp.is_closed():
-            if not lp.is_running():
+        try:
+            if not lp.is_closed() and not lp.is_running():
                 lp.run_until_complete(lp.shutdown_asyncgens())
-            lp.close()
-        asyncio.set_event_loop(None)
+        finally:
+            if not lp.is_closed():
+                lp.close()
+            asyncio.set_event_loop(None)
     leaked = _open_fds() - before
     assert not leaked, f"file descriptors leaked: {sorted(leaked)}"
     assert not errors, f"unexpected exception handler calls: {list(errors)}"

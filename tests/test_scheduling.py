@@ -686,6 +686,41 @@ def test_callback_exception_debug_has_source_traceback(
     )
 
 
+def _schedule(lp: asyncio.AbstractEventLoop, method: str, cb: Any) -> None:
+    if method in ("call_soon", "call_soon_threadsafe"):
+        getattr(lp, method)(cb)
+    elif method == "call_later":
+        lp.call_later(0, cb)
+    else:
+        lp.call_at(lp.time(), cb)
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_later", "call_at", "call_soon_threadsafe"])
+def test_debug_source_traceback_matches_asyncio(
+    loop: asyncio.AbstractEventLoop, method: str
+) -> None:
+    # The creation stack a handle records in debug mode (reported as the
+    # context's 'source_traceback' and printed by the default handler): same
+    # frames, same depth as asyncio records for the same call chain.
+    def capture(lp: asyncio.AbstractEventLoop) -> list[tuple[str, int | None, str]]:
+        lp.set_debug(True)
+        got: list[dict[str, Any]] = []
+        lp.set_exception_handler(lambda _lp, ctx: got.append(ctx))
+        _schedule(lp, method, _boom)
+        _run_once(lp)
+        [ctx] = got
+        return [(f.filename, f.lineno, f.name) for f in ctx["source_traceback"]]
+
+    stock = asyncio.new_event_loop()
+    try:
+        # One call site for both loops, so the recorded frames can be equal.
+        expected, got = (capture(lp) for lp in (stock, loop))
+    finally:
+        stock.close()
+    assert got == expected
+    assert expected[-1][2] == "_schedule"
+
+
 def test_non_callable_outside_debug_fails_when_run(
     loop: asyncio.AbstractEventLoop, errors: ErrorLog
 ) -> None:
@@ -1000,7 +1035,7 @@ def test_task_factory(loop: asyncio.AbstractEventLoop) -> None:
     calls: list[tuple[Any, ...]] = []
 
     def factory(lp: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
-        calls.append((lp, type(coro).__name__, sorted(kwargs)))
+        calls.append((lp, type(coro).__name__, "context" in kwargs))
         return asyncio.Task(coro, loop=lp, **kwargs)
 
     async def coro() -> int:
@@ -1013,8 +1048,9 @@ def test_task_factory(loop: asyncio.AbstractEventLoop) -> None:
     assert t1.get_name() == "named"
     ctx = contextvars.copy_context()
     t2 = loop.create_task(coro(), context=ctx)
-    # The factory is called with the context keyword only when one is given.
-    assert calls == [(loop, "coroutine", []), (loop, "coroutine", ["context"])]
+    # The factory gets the context keyword only when one is given. (Which other
+    # keywords it gets changed within 3.13's patch releases: not asserted.)
+    assert calls == [(loop, "coroutine", False), (loop, "coroutine", True)]
     assert loop.run_until_complete(t1) == 9
     assert loop.run_until_complete(t2) == 9
     # Tasks made by asyncio helpers go through the factory too.

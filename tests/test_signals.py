@@ -113,6 +113,24 @@ def test_signal_before_run_is_handled_when_loop_runs(loop: asyncio.AbstractEvent
     assert loop.run_until_complete(asyncio.wait_for(fut, 10)) == "later"
 
 
+def test_each_delivered_signal_runs_the_handler(loop: asyncio.AbstractEventLoop) -> None:
+    calls: list[int] = []
+    done = loop.create_future()
+
+    def handler(n: int) -> None:
+        calls.append(n)
+        if len(calls) == 2:
+            done.set_result(None)
+
+    loop.add_signal_handler(signal.SIGUSR1, handler, 1)
+    # A signal a process sends itself is delivered before kill() returns, so
+    # these are two deliveries (two bytes on the wakeup fd), not one pending.
+    _kill_self(signal.SIGUSR1)
+    _kill_self(signal.SIGUSR1)
+    loop.run_until_complete(asyncio.wait_for(done, 10))
+    assert calls == [1, 1]
+
+
 def test_replace_signal_handler(loop: asyncio.AbstractEventLoop) -> None:
     calls: list[str] = []
     fut = loop.create_future()

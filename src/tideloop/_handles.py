@@ -84,8 +84,20 @@ def extract_stack(frame: FrameType | None) -> traceback.StackSummary:
     return stack
 
 
-def caller_stack(depth: int) -> traceback.StackSummary:
-    return extract_stack(sys._getframe(depth + 1))
+def caller_stack(depth: int, internal_frames: int) -> traceback.StackSummary:
+    """The creation stack asyncio records for a handle made ``depth`` frames up.
+
+    asyncio extracts DEBUG_STACK_DEPTH frames starting inside its own
+    scheduling methods and then deletes those ``internal_frames``; taking
+    fewer frames from the caller gives the same list.
+    """
+    stack = traceback.StackSummary.extract(
+        traceback.walk_stack(sys._getframe(depth + 1)),
+        limit=DEBUG_STACK_DEPTH - internal_frames,
+        lookup_lines=False,
+    )
+    stack.reverse()
+    return stack
 
 
 # -- formatting, matching asyncio's messages ---------------------------------

@@ -45,7 +45,7 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 from ._backends import make_backend
 from ._handles import Handle, TimerHandle, caller_stack, format_callback_source
-from ._net import NetMixin, fast_getaddrinfo
+from ._net import NetMixin, answers_inline
 from ._signals import SignalsMixin
 from ._sock_api import SockAPIMixin
 
@@ -61,6 +61,10 @@ MIN_SCHEDULED_TIMER_HANDLES = 100
 MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5
 DEBUG_STACK_DEPTH = 10
 RECV_BUFFER_BYTES = 256 * 1024
+_HANDLER_IN_CONTEXT = sys.version_info >= (3, 12)
+# gh-111358 (3.12.3): shutdown_default_executor's timeout bounds the wait for
+# the executor; 3.12.0-3.12.2 wait for the jobs and only bound the join.
+_SHUTDOWN_TIMEOUT_BOUNDS_WAIT = sys.version_info >= (3, 12, 3) or sys.version_info < (3, 12)
 
 _TimerEntry = tuple[float, int, TimerHandle]
 
@@ -351,6 +355,20 @@ class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop)
         future = self.create_future()
         thread = threading.Thread(target=self._do_shutdown, args=(executor, future))
         thread.start()
+        if not _SHUTDOWN_TIMEOUT_BOUNDS_WAIT:
+            try:
+                await future
+            finally:
+                thread.join(timeout)
+            if thread.is_alive():
+                warnings.warn(
+                    "The executor did not finishing joining "
+                    f"its threads within {timeout} seconds.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                executor.shutdown(wait=False)
+            return
         try:
             async with asyncio.timeout(timeout):
                 await future
@@ -392,7 +410,7 @@ class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop)
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-            handle._source_traceback = caller_stack(1)  # type: ignore[assignment]
+            handle._source_traceback = caller_stack(1, 2)  # type: ignore[assignment]
         self._ready.append(handle)
         return handle
 
@@ -407,7 +425,7 @@ class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop)
         handle = Handle(callback, args, self, context)
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
-            handle._source_traceback = caller_stack(1)  # type: ignore[assignment]
+            handle._source_traceback = caller_stack(1, 2)  # type: ignore[assignment]
         self._ready.append(handle)
         self._backend.wakeup()
         return handle
@@ -421,7 +439,7 @@ class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop)
     ) -> TimerHandle:
         if delay is None:
             raise TypeError("delay must not be None")
-        return self._call_at(self.time() + delay, callback, args, context, "call_at")
+        return self._call_at(self.time() + delay, callback, args, context, 3)
 
     def call_at(
         self,
@@ -430,7 +448,7 @@ class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop)
         *args: *_Ts,
         context: contextvars.Context | None = None,
     ) -> TimerHandle:
-        return self._call_at(when, callback, args, context, "call_at")
+        return self._call_at(when, callback, args, context, 2)
 
     def _call_at(
         self,
@@ -438,7 +456,7 @@ class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop)
         callback: Callable[..., object],
         args: tuple[Any, ...],
         context: contextvars.Context | None,
-        method: str,
+        internal_frames: int,
     ) -> TimerHandle:
         if when is None:
             raise TypeError("when cannot be None")
@@ -446,10 +464,11 @@ class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop)
             raise RuntimeError("Event loop is closed")
         if self._debug:
             self._check_thread()
-            self._check_callback(callback, method)
+            self._check_callback(callback, "call_at")
         timer = TimerHandle(when, callback, args, self, context)
         if self._debug:
-            timer._source_traceback = caller_stack(2)  # type: ignore[assignment]
+            stack = caller_stack(2, internal_frames)
+            timer._source_traceback = stack  # type: ignore[assignment]
         seq = self._timer_seq = self._timer_seq + 1
         heapq.heappush(self._scheduled, (when, seq, timer))
         timer._scheduled = True
@@ -706,9 +725,11 @@ class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop)
         # checks run_in_executor would make.
         self._check_closed()
         self._check_default_executor()
-        result = fast_getaddrinfo(host, port, family, type, proto, flags)
-        if result is not None:
-            return result
+        if answers_inline(host, port, flags):
+            # Suspend once, as the executor round trip would: the caller can
+            # still be cancelled or time out here.
+            await asyncio.sleep(0)
+            return socket.getaddrinfo(host, port, family, type, proto, flags)
         return await self.run_in_executor(
             None, socket.getaddrinfo, host, port, family, type, proto, flags
         )
@@ -861,7 +882,11 @@ class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop)
                 logger.error("Exception in default exception handler", exc_info=True)
             return
         try:
-            self._exception_handler(self, context)
+            ctx = _handler_context(context) if _HANDLER_IN_CONTEXT else None
+            if ctx is not None:
+                ctx.run(self._exception_handler, self, context)
+            else:
+                self._exception_handler(self, context)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -895,6 +920,18 @@ class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop)
             timers_cancelled_pending=self._timer_cancelled_count,
         )
         return info
+
+
+def _handler_context(context: dict[str, Any]) -> Any:
+    """Python 3.12+ runs a custom exception handler in the context of the
+    failing task, future or handle."""
+    thing = context.get("task")
+    if thing is None:
+        thing = context.get("future")
+    if thing is None:
+        thing = context.get("handle")
+    ctx = thing.get_context() if thing is not None and hasattr(thing, "get_context") else None
+    return ctx if ctx is not None and hasattr(ctx, "run") else None
 
 
 def _set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:

@@ -6,8 +6,8 @@ asyncio's argument checks and messages.
 
 Name resolution:
 
-``fast_getaddrinfo`` answers ``loop.getaddrinfo`` on the loop thread when the
-host is an IP address literal: then ``socket.getaddrinfo`` does no lookup at
+``loop.getaddrinfo`` is answered on the loop thread when the host is an IP
+address literal (``answers_inline``): then ``socket.getaddrinfo`` does no lookup at
 all (it parses the literal), so calling it directly returns exactly what the
 executor would, without a thread hop. Anything that could consult the
 resolver, /etc/services or the interface list (names, service-name ports,
@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover
 
 logger = logging.getLogger("asyncio")
 _HAS_ALL_ERRORS: Final = sys.version_info >= (3, 12)
+_BIND_ERROR_STR: Final = sys.version_info >= (3, 13)
 
 _SAFE_FLAGS: Final = (
     socket.AI_NUMERICHOST | socket.AI_NUMERICSERV | socket.AI_PASSIVE | socket.AI_CANONNAME
@@ -66,15 +67,15 @@ def _is_numeric_port(port: Any) -> bool:
     return False
 
 
-def fast_getaddrinfo(
-    host: Any, port: Any, family: int, type: int, proto: int, flags: int
-) -> list[Any] | None:
-    """``socket.getaddrinfo`` for an IP literal, or None when it might block."""
-    if not isinstance(host, str) or not _is_numeric_port(port) or flags & ~_SAFE_FLAGS:
-        return None
-    if not _is_ip_literal(host):
-        return None
-    return socket.getaddrinfo(host, port, family, type, proto, flags)
+def answers_inline(host: Any, port: Any, flags: int) -> bool:
+    """Whether ``socket.getaddrinfo`` can answer without blocking: the host is
+    an IP literal, the port numeric, and no flag asks for a lookup."""
+    return (
+        isinstance(host, str)
+        and _is_numeric_port(port)
+        and not flags & ~_SAFE_FLAGS
+        and _is_ip_literal(host)
+    )
 
 
 # -- connections and servers -------------------------------------------------
@@ -173,6 +174,13 @@ class _SendfileFallbackProtocol(asyncio.Protocol):
             self._proto.resume_writing()
 
 
+def _bind_error_text(exc: OSError) -> str:
+    # 3.13 switched the bind error text from strerror to str(exc).
+    if _BIND_ERROR_STR:
+        return str(exc).lower()
+    return (exc.strerror or str(exc)).lower()
+
+
 def _no_tls_yet() -> None:
     raise NotImplementedError("tideloop: TLS transports are not implemented yet (issue 6)")
 
@@ -233,7 +241,7 @@ class NetMixin:
                     except OSError as exc:
                         msg = (
                             f"error while attempting to bind on "
-                            f"address {laddr!r}: {str(exc).lower()}"
+                            f"address {laddr!r}: {_bind_error_text(exc)}"
                         )
                         my_exceptions.append(OSError(exc.errno, msg))
                 else:

@@ -1,33 +1,46 @@
 """Benchmarks shipped with tideloop (``python -m tideloop bench``).
 
 Benchmarks are grouped; each group is a module of this package exposing a
-``GROUP`` (:class:`~tideloop._bench._core.BenchGroup`).  To add a group (the
-stream echo benchmark, say), write ``_bench/<name>.py`` with its benchmark
-functions and a ``GROUP``, then register it in ``GROUPS`` below: the CLI's
-``--group`` choices, the subprocess worker and the report all pick it up.
+``GROUP`` (:class:`~tideloop._bench._core.BenchGroup`).  To add a group, write
+``_bench/<name>.py`` with its benchmark functions and a ``GROUP``, then
+register it in ``GROUPS`` below: the CLI's ``--group`` choices, the
+subprocess worker and the report all pick it up.
 
 Every (benchmark, loop, round) runs in a fresh interpreter
 (``python -m tideloop._bench._worker``), so one loop's heap or GC state cannot
 skew another's; rounds alternate the order of the loops.
+
+A group that needs more than one process per measurement (``streams``: a
+server process and a load generator) defines a module-level ``run_cli`` as
+well; the CLI then hands the whole run to it (see :func:`get_runner`), and its
+``GROUP`` only names the benchmarks for ``--list`` and ``--bench``.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
+from collections.abc import Callable, Sequence
 
-from ._core import BenchGroup
+from ._core import BenchGroup, LoopSpec
 
-__all__ = ["DEFAULT_GROUP", "GROUPS", "get_group"]
+__all__ = ["DEFAULT_GROUP", "GROUPS", "GroupRunner", "get_group", "get_runner"]
 
 #: group name -> module (imported lazily).
 GROUPS: dict[str, str] = {
+    "streams": "tideloop._bench.streams",  # stream echo benchmark: the main one
     "micro": "tideloop._bench.micro",
-    # "streams": "tideloop._bench.streams",  # stream echo benchmark (later issue)
 }
 
-#: What ``tideloop bench`` runs without ``--group``.  When the stream echo
-#: group lands it becomes the default and ``micro`` stays selectable.
-DEFAULT_GROUP = "micro"
+#: What ``tideloop bench`` runs without ``--group``.
+DEFAULT_GROUP = "streams"
+
+#: ``run_cli(args, loops, only, progress) -> exit status`` of a group with its
+#: own runner (it prints its report itself).
+GroupRunner = Callable[
+    [argparse.Namespace, Sequence[LoopSpec], Sequence[str] | None, Callable[[str], None] | None],
+    int,
+]
 
 
 def get_group(name: str) -> BenchGroup:
@@ -39,3 +52,10 @@ def get_group(name: str) -> BenchGroup:
     if not isinstance(group, BenchGroup):
         raise TypeError(f"{module_name}.GROUP is not a BenchGroup")
     return group
+
+
+def get_runner(name: str) -> GroupRunner | None:
+    """The group's own ``run_cli``, or None for a worker-per-benchmark group."""
+    module = importlib.import_module(GROUPS[name])
+    runner: GroupRunner | None = getattr(module, "run_cli", None)
+    return runner

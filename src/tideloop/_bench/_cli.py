@@ -8,7 +8,7 @@ import json
 import sys
 from typing import TextIO
 
-from . import DEFAULT_GROUP, GROUPS, get_group
+from . import DEFAULT_GROUP, GROUPS, get_group, get_runner
 from ._core import LoopSpec, parse_loop_spec
 from ._runner import format_report, run_group
 
@@ -29,7 +29,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser, *, group: str | None = 
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="short run (1 round, ~10x fewer operations): for tests and CI",
+        help="short run (1 round, ~10x fewer operations or short windows): for tests and CI",
     )
     parser.add_argument(
         "--json", action="store_true", help="print a JSON report on stdout instead of a table"
@@ -49,9 +49,36 @@ def add_bench_arguments(parser: argparse.ArgumentParser, *, group: str | None = 
         "--rounds", type=int, metavar="N", help="rounds per loop (fresh process each)"
     )
     parser.add_argument("--repeats", type=int, metavar="N", help="timed passes per process")
-    parser.add_argument("--timeout", type=float, metavar="SEC", help="limit for one worker process")
+    parser.add_argument(
+        "--timeout", type=float, metavar="SEC", help="limit for one worker process (or run)"
+    )
     parser.add_argument("--list", action="store_true", help="list the group's benchmarks and exit")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    streams = parser.add_argument_group("streams group")
+    streams.add_argument(
+        "--full",
+        action="store_true",
+        help="every case: handlers x 64 B/1 KiB/100 KiB x 10/100 connections, split, HTTP",
+    )
+    streams.add_argument(
+        "--duration", type=float, metavar="SEC", help="measurement window per run (1.5; quick 0.3)"
+    )
+    streams.add_argument(
+        "--warmup", type=float, metavar="SEC", help="load before the window (0.5; quick 0.1)"
+    )
+    streams.add_argument(
+        "--client",
+        choices=("auto", "c", "python"),
+        default="auto",
+        help="load generator: the C epoll client (built with cc and cached), the Python "
+        "multi-process one, or auto (C when it builds)",
+    )
+    streams.add_argument(
+        "--client-procs",
+        type=int,
+        metavar="N",
+        help="processes of the Python load generator (default: CPUs, at most 4)",
+    )
 
 
 def _uvloop_importable() -> bool:
@@ -109,10 +136,29 @@ class _Progress:
             self.stream.flush()
 
 
+_STREAMS_ONLY = {
+    "full": False,
+    "duration": None,
+    "warmup": None,
+    "client": "auto",
+    "client_procs": None,
+}
+
+
+def _check_worker_group_options(args: argparse.Namespace) -> None:
+    for name, default in _STREAMS_ONLY.items():
+        if getattr(args, name, default) != default:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} applies to the streams group, not {args.group!r}")
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Run ``bench`` with parsed ``args``; 0 when every benchmark worked."""
     try:
         group = get_group(args.group)
+        runner = get_runner(args.group)
+        if runner is None:
+            _check_worker_group_options(args)
         if args.list:
             for bench in group.benchmarks:
                 print(f"{bench.name:<22} {bench.description}")
@@ -132,6 +178,12 @@ def run_bench(args: argparse.Namespace) -> int:
         return 2
 
     progress = None if args.quiet else _Progress(sys.stderr)
+    if runner is not None:
+        try:
+            return runner(args, loops, only, progress)
+        finally:
+            if progress is not None:
+                progress.finish()
     try:
         report = run_group(
             group,

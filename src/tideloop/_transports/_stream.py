@@ -34,6 +34,7 @@ import collections
 import errno
 import logging
 import socket
+import sys
 import warnings
 from asyncio.trsock import TransportSocket
 from typing import TYPE_CHECKING, Any, Final
@@ -46,6 +47,9 @@ logger = logging.getLogger("asyncio")
 WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
 LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
 SENDMSG_MAX_BUFFERS: Final = 512
+
+# 3.12+ builds memoryviews of the items; 3.11 joins them (different errors).
+_WRITELINES_MEMORYVIEW: Final = sys.version_info >= (3, 12)
 
 IDLE: Final = 0
 QUEUED: Final = 1
@@ -156,6 +160,9 @@ class StreamTransport(asyncio.Transport):
     def close(self) -> None:
         if self._closing:
             return
+        if self._write_state == QUEUED:
+            # Nothing more to gather: send now, as asyncio's write() would have.
+            self._flush()
         self._closing = True
         self._loop._remove_reader(self._sock_fd)
         if not self._buffer:
@@ -164,6 +171,11 @@ class StreamTransport(asyncio.Transport):
             self._loop.call_soon(self._call_connection_lost, None)
 
     def abort(self) -> None:
+        if self._write_state == QUEUED and not self._conn_lost:
+            # asyncio's write() hands data to the kernel at once, so what was
+            # written before abort() still goes out; only a refused rest is
+            # dropped. Do the same with what we gathered.
+            self._flush()
         self._force_close(None)
 
     # -- reading ---------------------------------------------------------------
@@ -305,7 +317,12 @@ class StreamTransport(asyncio.Transport):
             raise RuntimeError("Cannot call writelines() after write_eof()")
         if self._empty_waiter is not None:
             raise RuntimeError("unable to writelines; sendfile is in progress")
-        for data in list_of_data:
+        # Check every item before sending any, with the running Python's error.
+        if _WRITELINES_MEMORYVIEW:
+            items = [d if type(d) is bytes else bytes(memoryview(d)) for d in list_of_data]
+        else:
+            items = [b"".join(list_of_data)]
+        for data in items:
             self.write(data)
 
     def _flush(self) -> None:
@@ -416,8 +433,8 @@ class StreamTransport(asyncio.Transport):
         self._eof = True
         if not self._buffer:
             self._sock.shutdown(socket.SHUT_WR)
-        elif self._write_state == QUEUED and self._loop._thread_id is None:
-            self._flush()
+        elif self._write_state == QUEUED:
+            self._flush()  # shuts down once the buffer drains
 
     def can_write_eof(self) -> bool:
         return True
