@@ -77,9 +77,7 @@ HTTP_MAX_HEADER_BYTES: Final = 64 * 1024
 LISTEN_BACKLOG: Final = 1024
 SHUTDOWN_GRACE_S: Final = 5.0
 
-_BAD_REQUEST: Final = (
-    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-)
+_BAD_REQUEST: Final = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 class _State:
@@ -255,9 +253,7 @@ async def _serve(
             _streams_handler, host, port, backlog=LISTEN_BACKLOG, limit=STREAMS_READ_BYTES
         )
     else:
-        server = await loop.create_server(
-            _FACTORIES[handler], host, port, backlog=LISTEN_BACKLOG
-        )
+        server = await loop.create_server(_FACTORIES[handler], host, port, backlog=LISTEN_BACKLOG)
     sockets = server.sockets
     bound_port = int(sockets[0].getsockname()[1]) if sockets else port
     _emit(

@@ -224,7 +224,9 @@ class _Client:
         select = self.sel.select
         read_ev = selectors.EVENT_READ
         while True:
-            timeout = None if state == 2 else max(0.0, (t0 if state == 0 else t1) - time.monotonic())
+            timeout = (
+                None if state == 2 else max(0.0, (t0 if state == 0 else t1) - time.monotonic())
+            )
             for key, events in select(timeout):
                 c = key.data
                 if c is _STDIN_TAG:
@@ -241,25 +243,31 @@ class _Client:
                 if state == 0 and t >= t0:
                     ru0 = resource.getrusage(resource.RUSAGE_SELF)
                     m0, b0, r0, v0, i0 = (
-                        self.msgs, self.bytes_in, self.reads, self.verified, self.iterations,
+                        self.msgs,
+                        self.bytes_in,
+                        self.reads,
+                        self.verified,
+                        self.iterations,
                     )
                     w0 = t
                     state = 1
                 elif state == 1 and t >= t1:
                     ru1 = resource.getrusage(resource.RUSAGE_SELF)
-                    _print({
-                        "event": "result",
-                        "msgs": self.msgs - m0,
-                        "bytes": self.bytes_in - b0,
-                        "reads": self.reads - r0,
-                        "verified_bytes": self.verified - v0,
-                        "iterations": self.iterations - i0,
-                        "wall": t - w0,
-                        "utime": ru1.ru_utime - ru0.ru_utime,
-                        "stime": ru1.ru_stime - ru0.ru_stime,
-                        "t_start": w0,
-                        "t_end": t,
-                    })
+                    _print(
+                        {
+                            "event": "result",
+                            "msgs": self.msgs - m0,
+                            "bytes": self.bytes_in - b0,
+                            "reads": self.reads - r0,
+                            "verified_bytes": self.verified - v0,
+                            "iterations": self.iterations - i0,
+                            "wall": t - w0,
+                            "utime": ru1.ru_utime - ru0.ru_utime,
+                            "stime": ru1.ru_stime - ru0.ru_stime,
+                            "t_start": w0,
+                            "t_end": t,
+                        }
+                    )
                     state = 2
                     if not self.stdin_polled:
                         return
@@ -304,9 +312,18 @@ def _coordinate(args: argparse.Namespace) -> int:
     try:
         for share in shares:
             cmd = [
-                sys.executable, "-m", "tideloop._bench._loadgen",
-                args.host, str(args.port), str(share), str(args.size), args.mode,
-                str(args.warmup), str(args.duration), "--worker", str(first),
+                sys.executable,
+                "-m",
+                "tideloop._bench._loadgen",
+                args.host,
+                str(args.port),
+                str(share),
+                str(args.size),
+                args.mode,
+                str(args.warmup),
+                str(args.duration),
+                "--worker",
+                str(first),
             ]
             procs.append(
                 subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_env())
@@ -320,10 +337,17 @@ def _coordinate(args: argparse.Namespace) -> int:
             assert proc.stdin is not None
             proc.stdin.write(f"{t0!r} {t1!r}\n".encode())
             proc.stdin.flush()
-        _print({
-            "event": "ready", "t0": t0, "t1": t1, "conns": args.conns, "pid": os.getpid(),
-            "client": "python", "procs": nprocs,
-        })
+        _print(
+            {
+                "event": "ready",
+                "t0": t0,
+                "t1": t1,
+                "conns": args.conns,
+                "pid": os.getpid(),
+                "client": "python",
+                "procs": nprocs,
+            }
+        )
         results = [_read_event(proc) for proc in procs]
         total: dict[str, Any] = {"event": "result"}
         for key in ("msgs", "bytes", "reads", "verified_bytes", "iterations", "utime", "stime"):

@@ -31,11 +31,7 @@ SPLIT_HEAD_BYTES: Final = 8
 #: The one request the HTTP load generator sends, again and again, on each
 #: connection (keep-alive, no body).
 HTTP_REQUEST: Final = (
-    b"GET /bench HTTP/1.1\r\n"
-    b"Host: 127.0.0.1\r\n"
-    b"User-Agent: tideloop-bench\r\n"
-    b"Accept: */*\r\n"
-    b"\r\n"
+    b"GET /bench HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: tideloop-bench\r\nAccept: */*\r\n\r\n"
 )
 
 _BODY: Final = b"Hello, tideloop!\n"

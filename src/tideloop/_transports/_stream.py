@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import errno
+import itertools
 import logging
 import socket
 import sys
@@ -46,7 +47,7 @@ logger = logging.getLogger("asyncio")
 
 WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
 LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
-SENDMSG_MAX_BUFFERS: Final = 512
+SENDMSG_MAX_BUFFERS: Final = 1024  # IOV_MAX on Linux
 
 # 3.12+ builds memoryviews of the items; 3.11 joins them (different errors).
 _WRITELINES_MEMORYVIEW: Final = sys.version_info >= (3, 12)
@@ -313,15 +314,16 @@ class StreamTransport(asyncio.Transport):
             self._maybe_pause_protocol()
 
     def writelines(self, list_of_data: Any) -> None:
+        if not _WRITELINES_MEMORYVIEW:
+            # Python 3.11: WriteTransport.writelines joins, then write()s.
+            self.write(b"".join(list_of_data))
+            return
         if self._eof:
             raise RuntimeError("Cannot call writelines() after write_eof()")
         if self._empty_waiter is not None:
             raise RuntimeError("unable to writelines; sendfile is in progress")
-        # Check every item before sending any, with the running Python's error.
-        if _WRITELINES_MEMORYVIEW:
-            items = [d if type(d) is bytes else bytes(memoryview(d)) for d in list_of_data]
-        else:
-            items = [b"".join(list_of_data)]
+        # Check every item before sending any, with 3.12+'s error.
+        items = [d if type(d) is bytes else bytes(memoryview(d)) for d in list_of_data]
         for data in items:
             self.write(data)
 
@@ -360,13 +362,24 @@ class StreamTransport(asyncio.Transport):
                 return
             self._after_send(sent)
             return
+        sent = 0
         try:
-            if len(buffer) <= SENDMSG_MAX_BUFFERS:
-                sent = self._sock.sendmsg(buffer)
-            else:
-                sent = self._sock.sendmsg(list(buffer)[:SENDMSG_MAX_BUFFERS])
+            while True:
+                # sendmsg takes at most IOV_MAX buffers; go on while the
+                # kernel takes whole batches.
+                if len(buffer) <= SENDMSG_MAX_BUFFERS:
+                    sent = self._sock.sendmsg(buffer)
+                    break
+                batch = list(itertools.islice(buffer, SENDMSG_MAX_BUFFERS))
+                n = self._sock.sendmsg(batch)
+                if n < sum(map(len, batch)):
+                    sent = n
+                    break
+                for _ in range(SENDMSG_MAX_BUFFERS):
+                    buffer.popleft()
+                self._buffer_size -= n
         except (BlockingIOError, InterruptedError):
-            sent = 0
+            pass
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:

@@ -1,0 +1,309 @@
+"""Statistics and the report of the stream benchmark.
+
+Throughput keeps the best round (noise only slows a run down) and the median.
+CPU per message is pooled over the rounds (sum of CPU time / sum of
+messages): Linux splits a process's CPU time into user and system time by
+sampling at the timer tick (250 Hz on the reference machines), so the user
+part of one short window is itself noisy, and pooling is its best estimate.
+Ratios are "the subject" (each tideloop loop, else the first loop) against
+every other loop, oriented so that ``> 1`` always means the subject is better:
+faster, or cheaper per message.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._loadgen import ClientInfo
+from ._runner import _si, _table
+from ._streams_run import Case, Plan, RunSample
+
+__all__ = ["CaseResult", "LoopStats", "StreamsReport", "format_streams_report"]
+
+
+@dataclass
+class LoopStats:
+    """Every round of one loop on one case."""
+
+    loop: str
+    samples: list[RunSample] = field(default_factory=list)
+    loop_type: str | None = None
+    error: str | None = None
+    detail: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.samples)
+
+    @property
+    def best_rate(self) -> float:
+        return max(s.msgs_per_sec for s in self.samples)
+
+    @property
+    def median_rate(self) -> float:
+        return float(statistics.median(s.msgs_per_sec for s in self.samples))
+
+    @property
+    def spread(self) -> float:
+        rates = [s.msgs_per_sec for s in self.samples]
+        return (max(rates) - min(rates)) / statistics.median(rates) if len(rates) > 1 else 0.0
+
+    def _server_msgs(self) -> float:
+        return sum(s.server_msgs for s in self.samples)
+
+    @property
+    def server_us(self) -> float:
+        """Server CPU (user + system) per message, µs, pooled over rounds."""
+        cpu = sum(s.server_user_s + s.server_sys_s for s in self.samples)
+        return cpu / self._server_msgs() * 1e6
+
+    @property
+    def server_user_us(self) -> float:
+        return sum(s.server_user_s for s in self.samples) / self._server_msgs() * 1e6
+
+    @property
+    def client_us(self) -> float:
+        cpu = sum(s.client_user_s + s.client_sys_s for s in self.samples)
+        return cpu / sum(s.msgs for s in self.samples) * 1e6
+
+    @property
+    def client_user_us(self) -> float:
+        return sum(s.client_user_s for s in self.samples) / sum(s.msgs for s in self.samples) * 1e6
+
+    @property
+    def client_share(self) -> float:
+        """Client CPU per message over the server's: >= 1 means client-bound."""
+        return self.client_us / self.server_us if self.server_us > 0 else float("inf")
+
+    @property
+    def client_bound(self) -> bool:
+        return self.client_share >= 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "loop": self.loop,
+            "loop_type": self.loop_type,
+            "ok": self.ok,
+            "error": self.error,
+        }
+        if self.ok:
+            msgs = sum(s.msgs for s in self.samples)
+            client_wall = sum(s.wall_s for s in self.samples)
+            data.update(
+                msgs_per_sec=self.best_rate,
+                msgs_per_sec_median=self.median_rate,
+                spread=self.spread,
+                server_cpu_us_per_msg=self.server_us,
+                server_user_us_per_msg=self.server_user_us,
+                server_sys_us_per_msg=self.server_us - self.server_user_us,
+                client_cpu_us_per_msg=self.client_us,
+                client_user_us_per_msg=self.client_user_us,
+                client_share=self.client_share,
+                client_bound=self.client_bound,
+                client_cpu_utilisation=sum(s.client_user_s + s.client_sys_s for s in self.samples)
+                / client_wall,
+                server_cpu_utilisation=sum(s.server_user_s + s.server_sys_s for s in self.samples)
+                / sum(s.server_wall_s for s in self.samples),
+                client_reads_per_msg=sum(s.reads for s in self.samples) / msgs,
+                messages=msgs,
+                verified_bytes=sum(s.verified_bytes for s in self.samples),
+            )
+        else:
+            data["detail"] = self.detail
+        data["rounds"] = [s.to_json() for s in self.samples]
+        return data
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    results: dict[str, LoopStats]
+
+    def _pairs(self) -> list[tuple[LoopStats, LoopStats]]:
+        stats = list(self.results.values())
+        subjects = [r for r in stats if r.loop.startswith("tideloop")] or stats[:1]
+        return [(s, o) for s in subjects for o in stats if o not in subjects]
+
+    def ratios(self, kind: str = "best") -> dict[str, float | None]:
+        """``{"tideloop/asyncio": x}``, ``> 1`` meaning tideloop is better:
+        faster (``best``, ``median``) or cheaper per message (``cpu``, ``user``)."""
+        out: dict[str, float | None] = {}
+        for s, o in self._pairs():
+            value: float | None = None
+            if s.ok and o.ok:
+                if kind == "best":
+                    value = s.best_rate / o.best_rate
+                elif kind == "median":
+                    value = s.median_rate / o.median_rate
+                elif kind == "cpu":
+                    value = o.server_us / s.server_us if s.server_us > 0 else None
+                elif kind == "user":
+                    value = o.server_user_us / s.server_user_us if s.server_user_us > 0 else None
+                else:
+                    raise ValueError(kind)
+            out[f"{s.loop}/{o.loop}"] = value
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.case.name,
+            "description": self.case.description,
+            "handler": self.case.handler,
+            "size": self.case.size,
+            "conns": self.case.conns,
+            "unit": "request" if self.case.mode == "http" else "message",
+            "results": {name: r.to_json() for name, r in self.results.items()},
+            "ratios": self.ratios("best"),
+            "ratios_median": self.ratios("median"),
+            "cpu_ratios": self.ratios("cpu"),
+            "user_cpu_ratios": self.ratios("user"),
+        }
+
+
+@dataclass
+class StreamsReport:
+    loops: list[str]
+    quick: bool
+    full: bool
+    plan: Plan
+    client: ClientInfo
+    cases: list[CaseResult]
+    elapsed: float
+    versions: dict[str, str | None]
+
+    @property
+    def failed(self) -> list[tuple[str, LoopStats]]:
+        return [(c.case.name, r) for c in self.cases for r in c.results.values() if not r.ok]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tool": "tideloop bench",
+            "group": "streams",
+            "quick": self.quick,
+            "full": self.full,
+            "rounds": self.plan.rounds,
+            "warmup_s": self.plan.warmup_s,
+            "duration_s": self.plan.duration_s,
+            "loops": self.loops,
+            "client": self.client.to_json(),
+            "versions": self.versions,
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "elapsed_s": self.elapsed,
+            "benchmarks": [c.to_json() for c in self.cases],
+        }
+
+
+# -- formatting ----------------------------------------------------------------------
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _cpu(value: float) -> str:
+    return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def format_streams_report(report: StreamsReport) -> str:
+    loops = report.loops
+    plan = report.plan
+    mode = "quick" if report.quick else "full matrix" if report.full else "default"
+    lines = [
+        f"tideloop bench --group streams ({mode}): Python {platform.python_version()} "
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        f"{plan.rounds} round(s), loop order rotated; per run a fresh server process, "
+        f"{plan.warmup_s:g} s warm-up, {plan.duration_s:g} s window; "
+        f"load generator: {report.client.describe()}",
+    ]
+    vers = ", ".join(f"{k} {v}" for k, v in report.versions.items() if v)
+    lines.append(f"versions: {vers}")
+    if report.client.kind != "c" and report.client.note:
+        lines.append(f"note: no C client ({report.client.note})")
+    lines.append("")
+
+    ratio_keys = list(report.cases[0].ratios()) if report.cases else []
+    flagged = False
+    rows = []
+    for c in report.cases:
+        row = [c.case.name]
+        for lp in loops:
+            r = c.results[lp]
+            if not r.ok:
+                row.append("FAILED")
+                continue
+            cell = _si(r.best_rate)
+            if report.plan.rounds > 1:
+                cell += f" ±{r.spread * 100:.0f}%"
+            if r.client_bound:
+                cell += " !"
+                flagged = True
+            row.append(cell)
+        row.extend(_ratio(v) for v in c.ratios("best").values())
+        rows.append(row)
+    lines.append(
+        "Throughput, messages/s (best round ± spread; ratio > 1: the first loop is faster)"
+    )
+    lines.extend(_table(["case", *loops, *ratio_keys], rows))
+    if flagged:
+        lines.append(
+            "  ! client-bound: the load generator used more CPU per message than the server,"
+            " so msg/s is the client's limit"
+        )
+    lines.append("")
+
+    rows = []
+    for c in report.cases:
+        row = [c.case.name]
+        for lp in loops:
+            r = c.results[lp]
+            row.append(f"{_cpu(r.server_us)} / {_cpu(r.server_user_us)}" if r.ok else "FAILED")
+        row.extend(_ratio(v) for v in c.ratios("cpu").values())
+        row.extend(_ratio(v) for v in c.ratios("user").values())
+        rows.append(row)
+    header = [
+        "case",
+        *loops,
+        *[f"cpu {k}" for k in ratio_keys],
+        *[f"user {k}" for k in ratio_keys],
+    ]
+    lines.append(
+        "Server CPU per message, µs: total / user-space (from getrusage, pooled over rounds;"
+        " ratio > 1: the first loop is cheaper)"
+    )
+    lines.extend(_table(header, rows))
+    lines.append("")
+
+    rows = []
+    for c in report.cases:
+        row = [c.case.name]
+        for lp in loops:
+            r = c.results[lp]
+            row.append(
+                f"{_cpu(r.client_us)} / {_cpu(r.client_user_us)} ({r.client_share * 100:.0f}%)"
+                if r.ok
+                else "FAILED"
+            )
+        rows.append(row)
+    lines.append(
+        "Load generator CPU per message, µs: total / user-space (% of the server's total),"
+        " by server loop"
+    )
+    lines.extend(_table(["case", *loops], rows))
+    lines.append("")
+    for c in report.cases:
+        lines.append(f"  {c.case.name:<18} {c.case.description}")
+    for name, r in report.failed:
+        lines.append("")
+        lines.append(f"FAILED {name} on {r.loop}: {r.error}")
+        if r.detail:
+            lines.extend("    " + ln for ln in r.detail.rstrip().splitlines()[-16:])
+    lines.append("")
+    lines.append(f"total {report.elapsed:.1f} s")
+    return "\n".join(lines)
