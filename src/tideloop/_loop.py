@@ -48,6 +48,10 @@ from ._handles import Handle, TimerHandle, caller_stack, format_callback_source
 from ._net import NetMixin, answers_inline
 from ._signals import SignalsMixin
 from ._sock_api import SockAPIMixin
+from ._subprocess import SubprocessMixin
+from ._tls import TLSMixin
+from ._transports._datagram import DatagramMixin
+from ._transports._pipes import PipesMixin
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
@@ -98,7 +102,16 @@ def _format_handle(handle: asyncio.Handle) -> str:
     return str(handle)
 
 
-class EventLoop(NetMixin, SignalsMixin, SockAPIMixin, asyncio.AbstractEventLoop):  # type: ignore[misc]
+class EventLoop(  # type: ignore[misc]
+    TLSMixin,
+    SubprocessMixin,
+    PipesMixin,
+    DatagramMixin,
+    NetMixin,
+    SignalsMixin,
+    SockAPIMixin,
+    asyncio.AbstractEventLoop,
+):
     """A complete asyncio event loop. Create it with ``tideloop.new_event_loop()``."""
 
     def __init__(self, *, backend: str | None = None) -> None:

@@ -1,0 +1,5 @@
+"""Subprocess transports: being written for issue 5."""
+
+
+class SubprocessMixin:
+    pass

@@ -1,0 +1,5 @@
+"""TLS over any stream transport and start_tls: being written for issue 6."""
+
+
+class TLSMixin:
+    pass
