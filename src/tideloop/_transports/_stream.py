@@ -363,7 +363,7 @@ class StreamTransport(asyncio.Transport):
                     or self._eof
                     or self._empty_waiter is not None
                 ):
-                    self._on_buffer_drained()
+                    self._after_send(0)
                 return
             self._after_send(sent)
             return
@@ -418,6 +418,10 @@ class StreamTransport(asyncio.Transport):
                     else:
                         buffer[0] = memoryview(head)[sent:]
                         break
+        if self._protocol_paused:
+            # As asyncio: resume at the low watermark, even with data still
+            # buffered; the protocol may write more from resume_writing().
+            self._maybe_resume_protocol()
         if self._buffer_size:
             if self._write_state != WAITING:
                 self._write_state = WAITING
@@ -427,19 +431,18 @@ class StreamTransport(asyncio.Transport):
         if self._write_state == WAITING:
             self._loop._remove_writer(self._sock_fd)
         self._write_state = IDLE
-        self._on_buffer_drained()
-
-    def _on_writable(self) -> None:
-        self._flush()
-
-    def _on_buffer_drained(self) -> None:
-        self._maybe_resume_protocol()
         if self._empty_waiter is not None:
             self._empty_waiter.set_result(None)
         if self._closing:
-            self._call_connection_lost_soon(None)
+            # Directly, as asyncio's _write_ready does once a closing
+            # transport's buffer drains.
+            self._conn_lost += 1
+            self._call_connection_lost(None)
         elif self._eof:
             self._sock.shutdown(socket.SHUT_WR)
+
+    def _on_writable(self) -> None:
+        self._flush()
 
     def _call_connection_lost_soon(self, exc: BaseException | None) -> None:
         self._conn_lost += 1
