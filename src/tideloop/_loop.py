@@ -48,6 +48,7 @@ from ._handles import Handle, TimerHandle, caller_stack, format_callback_source
 from ._net import NetMixin, answers_inline
 from ._signals import SignalsMixin
 from ._sock_api import SockAPIMixin
+from ._sock_api import _check_sendfile_params as check_sendfile_params
 from ._subprocess import SubprocessMixin
 from ._tls import TLSMixin
 from ._transports._datagram import DatagramMixin
@@ -510,16 +511,17 @@ class EventLoop(  # type: ignore[misc]
         scheduled = self._scheduled
         ready = self._ready
 
-        count = len(scheduled)
-        if (
-            count > MIN_SCHEDULED_TIMER_HANDLES
-            and self._timer_cancelled_count / count > MIN_CANCELLED_TIMER_HANDLES_FRACTION
-        ):
-            self._compact_timers()
-        else:
-            while scheduled and scheduled[0][2]._cancelled:
-                self._timer_cancelled_count -= 1
-                heapq.heappop(scheduled)[2]._scheduled = False
+        if scheduled:
+            count = len(scheduled)
+            if (
+                count > MIN_SCHEDULED_TIMER_HANDLES
+                and self._timer_cancelled_count / count > MIN_CANCELLED_TIMER_HANDLES_FRACTION
+            ):
+                self._compact_timers()
+            else:
+                while scheduled and scheduled[0][2]._cancelled:
+                    self._timer_cancelled_count -= 1
+                    heapq.heappop(scheduled)[2]._scheduled = False
 
         if ready or self._stopping:
             timeout: float | None = 0
@@ -533,11 +535,44 @@ class EventLoop(  # type: ignore[misc]
             timeout = None
 
         backend = self._backend
-        events = backend.poll(timeout)
-        if events:
-            backend.dispatch(events)
-        events = None  # type: ignore[assignment]  # break cycles on error
+        if timeout != 0 and not self._debug:
+            # Nothing was ready when we started polling, so asyncio would run
+            # exactly the I/O handles first in this iteration: run them
+            # straight from the poll (no queue round trip), then the expired
+            # timers, and leave what they scheduled for the next iteration.
+            self._callbacks_run += backend.poll_and_run(timeout, self._report_callback_error)
+            if scheduled or backend.queued_during_poll:
+                self._run_late_arrivals(scheduled, backend.queued_during_poll)
+        else:
+            events = backend.poll(timeout)
+            if events:
+                backend.dispatch(events)
+            events = None  # type: ignore[assignment]  # break cycles on error
+            if scheduled:
+                end_time = self.time() + self._clock_resolution
+                while scheduled and scheduled[0][0] < end_time:
+                    timer = heapq.heappop(scheduled)[2]
+                    timer._scheduled = False
+                    if timer._cancelled:
+                        self._timer_cancelled_count -= 1
+                    else:
+                        ready.append(timer)
+            ntodo = len(ready)
+            self._callbacks_run += ntodo
+            if self._debug:
+                self._run_ready_debug(ntodo)
+            else:
+                self._run_ready(ntodo)
+        if self._flush_queue:
+            self._flush_writes()
 
+    def _run_late_arrivals(self, scheduled: list[_TimerEntry], queued_during_poll: int) -> None:
+        """After the I/O handles of a direct poll: run what asyncio would run
+        in the same iteration, in its order: callbacks other threads queued
+        during the poll, then the expired timers. What the I/O callbacks
+        scheduled stays queued for the next iteration."""
+        ready = self._ready
+        now: list[Any] = [ready.popleft() for _ in range(queued_during_poll)]
         if scheduled:
             end_time = self.time() + self._clock_resolution
             while scheduled and scheduled[0][0] < end_time:
@@ -546,16 +581,11 @@ class EventLoop(  # type: ignore[misc]
                 if timer._cancelled:
                     self._timer_cancelled_count -= 1
                 else:
-                    ready.append(timer)
-
-        ntodo = len(ready)
-        self._callbacks_run += ntodo
-        if self._debug:
-            self._run_ready_debug(ntodo)
-        else:
-            self._run_ready(ntodo)
-        if self._flush_queue:
-            self._flush_writes()
+                    now.append(timer)
+        if now:
+            ready.extendleft(reversed(now))
+            self._callbacks_run += len(now)
+            self._run_ready(len(now))
 
     def _flush_writes(self) -> None:
         """Send what transports wrote during this iteration, one syscall each."""
@@ -920,6 +950,10 @@ class EventLoop(  # type: ignore[misc]
                     "in custom exception handler",
                     exc_info=True,
                 )
+
+    def _check_sendfile_params(self, sock: Any, file: Any, offset: Any, count: Any) -> None:
+        """asyncio's parameter checks for loop.sendfile (shared with sock_sendfile)."""
+        check_sendfile_params(sock, file, offset, count)
 
     # -- introspection -------------------------------------------------------------
 

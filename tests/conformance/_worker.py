@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faulthandler", required=True)
     parser.add_argument("--exclude", default=None)
     parser.add_argument("--test-timeout", type=float, default=60.0)
-    parser.add_argument("--xfail-timeout", type=float, default=15.0)
+    parser.add_argument("--xfail-timeout", type=float, default=8.0)
     parser.add_argument("--collect-only", action="store_true")
     parser.add_argument("-k", dest="keywords", action="append", default=[])
     args = parser.parse_args(argv)

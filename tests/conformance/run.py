@@ -637,11 +637,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--xfail-timeout",
         type=float,
-        default=15.0,
+        default=8.0,
         help="seconds per test listed in xfail.py (they are expected to fail fast)",
     )
     parser.add_argument("--suite-timeout", type=float, default=600.0, help="seconds per suite")
-    parser.add_argument("--max-restarts", type=int, default=10, help="per suite, after hangs")
+    parser.add_argument("--max-restarts", type=int, default=30, help="per suite, after hangs")
     parser.add_argument("--keep", metavar="DIR", default=None, help="keep worker logs in DIR")
     return parser.parse_args(argv)
 
