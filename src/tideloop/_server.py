@@ -63,6 +63,7 @@ class Server(asyncio.AbstractServer):
         self._ssl_shutdown_timeout = ssl_shutdown_timeout
         self._serving = False
         self._serving_forever_fut: asyncio.Future[None] | None = None
+        self._uncounted_clients = 0
         self._accept_paused = False
         self._retry_timer: asyncio.TimerHandle | None = None
 
@@ -71,14 +72,25 @@ class Server(asyncio.AbstractServer):
 
     # -- connections ------------------------------------------------------------
 
-    def _attach(self, transport: Any) -> None:
+    # Python 3.12 calls these without a transport (it only counted them);
+    # 3.13 passes the transport. Both forms work here.
+    def _attach(self, transport: Any = None) -> None:
         assert self._sockets is not None
-        self._clients.add(transport)
+        if transport is None:
+            self._uncounted_clients += 1
+        else:
+            self._clients.add(transport)
 
-    def _detach(self, transport: Any) -> None:
-        self._clients.discard(transport)
-        if len(self._clients) == 0 and self._sockets is None:
+    def _detach(self, transport: Any = None) -> None:
+        if transport is None:
+            self._uncounted_clients -= 1
+        else:
+            self._clients.discard(transport)
+        if self._no_clients() and self._sockets is None:
             self._wakeup()
+
+    def _no_clients(self) -> bool:
+        return len(self._clients) == 0 and self._uncounted_clients == 0
 
     def _wakeup(self) -> None:
         waiters = self._waiters
@@ -93,8 +105,7 @@ class Server(asyncio.AbstractServer):
         if self._serving:
             return
         self._serving = True
-        assert self._sockets is not None
-        for sock in self._sockets:
+        for sock in self._sockets:  # type: ignore[union-attr]  # TypeError once closed, as asyncio
             sock.listen(self._backlog)
             self._watch(sock)
 
@@ -245,7 +256,7 @@ class Server(asyncio.AbstractServer):
         if self._serving_forever_fut is not None and not self._serving_forever_fut.done():
             self._serving_forever_fut.cancel()
             self._serving_forever_fut = None
-        if len(self._clients) == 0:
+        if self._no_clients():
             self._wakeup()
 
     def close_clients(self) -> None:
