@@ -1,5 +1,615 @@
-"""Datagram endpoints (UDP, Unix datagram): being written for issue 5."""
+"""Datagram endpoints: ``create_datagram_endpoint`` and the datagram transport.
+
+Semantics are asyncio's ``_SelectorDatagramTransport`` and
+``BaseEventLoop.create_datagram_endpoint``, version by version: the same
+argument checks and messages, the same callbacks in the same order.
+
+- A datagram is sent at once when nothing is queued; a send the kernel
+  refuses (EAGAIN) queues it, whole, with its address, and the writer drains
+  the queue in order. The queue counts towards ``get_write_buffer_size()``
+  and drives ``pause_writing``/``resume_writing`` with the usual watermarks.
+- ``OSError`` from a send or a receive (an ICMP "port unreachable" reported
+  as ECONNREFUSED on a connected socket, ENOBUFS, ...) goes to
+  ``protocol.error_received()``; the endpoint stays open. Any other
+  exception is fatal.
+- Reads ``recvfrom_into`` the loop's receive buffer and hand
+  ``datagram_received`` a ``bytes`` copy of exactly the datagram
+  (DESIGN.md §4; asyncio allocates 256 KiB per ``recvfrom``).
+
+Differences between Python versions that we reproduce (``sys.version_info``):
+- 3.13 sends empty datagrams (gh-113812); 3.11 and 3.12 drop them silently.
+  Empty datagrams are *received* on every version.
+- 3.13 counts 8 bytes of header per queued datagram in the write buffer size.
+  3.13.0-3.13.5 forget to subtract the header again once the datagram is sent
+  (gh-135444, fixed in later 3.13 releases); we follow the fix.
+- 3.13 accepts any socket but SOCK_STREAM for ``sock=`` ("A datagram socket
+  was expected"); 3.11 and 3.12 only SOCK_DGRAM ("A UDP Socket was
+  expected", gh-114887).
+- 3.12+ refuses a ``sock=`` already used by another open transport
+  ("File descriptor ... is used by transport ..."); 3.11 takes it.
+- 3.12+ datagram transports are ``asyncio.DatagramTransport`` instances;
+  3.11's are only ``asyncio.Transport`` (gh-89049's fix landed in 3.12). Ours
+  are both on every version: code testing ``isinstance(t, DatagramTransport)``
+  is right to expect it.
+
+Deliberate departures, each where asyncio fails in its own code:
+- ``sendto()`` after ``connection_lost`` on an unconnected endpoint: asyncio
+  raises ``AttributeError: 'NoneType' object has no attribute
+  'call_exception_handler'``; we drop the datagram as asyncio does for a
+  connected endpoint (with its warning after repeated attempts);
+- a fatal (non-OSError) error while draining the last queued datagram:
+  asyncio leaves the writer registered and its next run fails in the
+  exception handler; we remove it. Likewise ``abort()`` after the queue
+  drained on ``close()`` does not call ``connection_lost`` twice;
+- a failing ``protocol_factory``: asyncio leaks the socket it made; we close
+  it (a ``sock=`` stays the caller's).
+
+Must not import the loop module at import time (it imports this one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import socket
+import stat
+import sys
+import warnings
+from asyncio.trsock import TransportSocket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from .._net import set_reuseport
+
+if TYPE_CHECKING:
+    from .._loop import EventLoop
+
+logger = logging.getLogger("asyncio")
+
+WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
+LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
+_PY313: Final = sys.version_info >= (3, 13)
+# 3.12+ refuses a sock= already used by another transport (3.11 takes it).
+_CHECK_FD_IN_USE: Final = sys.version_info >= (3, 12)
+# 3.13+: empty datagrams are sent, and each queued datagram counts its header.
+SEND_EMPTY_DATAGRAMS: Final = _PY313
+DATAGRAM_HEADER_BYTES: Final = 8 if _PY313 else 0
+
+_Address = Any
+_Queued = tuple[bytes, _Address]
+
+
+class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
+    """A UDP or Unix datagram socket under an ``asyncio.DatagramProtocol``.
+
+    Also an ``asyncio.Transport`` as asyncio's is (``pause_reading``,
+    ``resume_reading`` and the write-buffer limits work; ``write()`` raises
+    ``NotImplementedError``).
+    """
+
+    # No __slots__ (DESIGN.md 5a): tests patch transport instances.
+    _extra: dict[str, Any]
+    # Set before __init__ can fail, for __del__.
+    _sock: Any = None
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        sock: socket.socket,
+        protocol: asyncio.BaseProtocol,
+        address: _Address = None,
+        waiter: asyncio.Future[None] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(extra)
+        self._extra["socket"] = TransportSocket(sock)
+        try:
+            self._extra["sockname"] = sock.getsockname()
+        except OSError:
+            self._extra["sockname"] = None
+        if "peername" not in self._extra:
+            try:
+                self._extra["peername"] = sock.getpeername()
+            except OSError:
+                self._extra["peername"] = None
+        # asyncio sends with send() when the socket has a peer, else sendto().
+        self._connected = bool(self._extra["peername"])
+        self._loop: Any = loop
+        self._sock = sock
+        self._sock_fd = sock.fileno()
+        self._protocol: Any = None
+        self._protocol_connected = False
+        self.set_protocol(protocol)
+        self._address = address
+        self._buffer: collections.deque[_Queued] = collections.deque()
+        self._buffer_size = 0
+        self._conn_lost = 0  # set when connection_lost is scheduled
+        self._closing = False
+        self._paused = False
+        self._protocol_paused = False
+        self._high_water = WRITE_HIGH_WATER_BYTES
+        self._low_water = WRITE_HIGH_WATER_BYTES // 4
+        # Whether we are registered for reading/writing (for __repr__; flags
+        # rather than the loop's handles, which would make reference cycles).
+        self._reading = False
+        self._writing = False
+        loop._transports[self._sock_fd] = self
+        loop.call_soon(protocol.connection_made, self)
+        # Start reading only once connection_made() has run.
+        loop.call_soon(self._start_reading)
+        if waiter is not None:
+            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+
+    def __repr__(self) -> str:
+        info = [self.__class__.__name__]
+        if self._sock is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._sock_fd}")
+        if self._loop is not None and not self._loop.is_closed():
+            info.append("read=polling" if self._reading else "read=idle")
+            state = "polling" if self._writing else "idle"
+            info.append(f"write=<{state}, bufsize={self._buffer_size}>")
+        return "<{}>".format(" ".join(info))
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._sock.close()
+
+    # -- BaseTransport -----------------------------------------------------
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+        self._protocol_connected = True
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol  # type: ignore[no-any-return]
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._stop_reading()
+        if not self._buffer:
+            self._conn_lost += 1
+            self._stop_writing()
+            self._loop.call_soon(self._call_connection_lost, None)
+        # else: the writer calls connection_lost once the queue is sent.
+
+    def abort(self) -> None:
+        self._force_close(None)
+
+    # -- reading -----------------------------------------------------------------
+
+    def is_reading(self) -> bool:
+        return not self._closing and not self._paused
+
+    def pause_reading(self) -> None:
+        if not self.is_reading():
+            return
+        self._paused = True
+        self._stop_reading()
+        if self._loop._debug:
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._start_reading()
+        if self._loop._debug:
+            logger.debug("%r resumes reading", self)
+
+    def _start_reading(self) -> None:
+        if self._closing or self._paused:
+            return
+        self._loop._add_reader(self._sock_fd, self._on_readable)
+        self._reading = True
+
+    def _stop_reading(self) -> None:
+        self._reading = False
+        self._loop._remove_reader(self._sock_fd)
+
+    def _stop_writing(self) -> None:
+        self._writing = False
+        self._loop._remove_writer(self._sock_fd)
+
+    def _on_readable(self) -> None:
+        if self._conn_lost:
+            return
+        loop = self._loop
+        try:
+            nbytes, addr = self._sock.recvfrom_into(loop._recv_buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            # ICMP errors and the like: the endpoint stays usable.
+            self._protocol.error_received(exc)
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on datagram transport")
+            return
+        # As in asyncio, an exception from the protocol goes to the loop's
+        # exception handler (it escapes this callback); reading goes on.
+        self._protocol.datagram_received(loop._recv_view[:nbytes].tobytes(), addr)
+
+    # -- writing -------------------------------------------------------------------
+
+    def sendto(self, data: Any, addr: _Address = None) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"data argument must be a bytes-like object, not {type(data).__name__!r}"
+            )
+        if not data and not SEND_EMPTY_DATAGRAMS:
+            return
+        if self._address:
+            if addr not in (None, self._address):
+                raise ValueError(f"Invalid address: must be None or {self._address}")
+            addr = self._address
+        if self._sock is None or (self._conn_lost and self._address):
+            if self._conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return
+        if not self._buffer:
+            # Nothing queued: try to send right away.
+            try:
+                if self._connected:
+                    self._sock.send(data)
+                else:
+                    self._sock.sendto(data, addr)
+                return
+            except (BlockingIOError, InterruptedError):
+                self._loop._add_writer(self._sock_fd, self._on_writable)
+                self._writing = True
+            except OSError as exc:
+                self._protocol.error_received(exc)
+                return
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on datagram transport")
+                return
+        # Queue an immutable copy: the caller may reuse its buffer.
+        self._buffer.append((bytes(data), addr))
+        self._buffer_size += len(data) + DATAGRAM_HEADER_BYTES
+        self._maybe_pause_protocol()
+
+    def _on_writable(self) -> None:
+        buffer = self._buffer
+        while buffer:
+            data, addr = buffer.popleft()
+            try:
+                if self._connected:
+                    self._sock.send(data)
+                else:
+                    self._sock.sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                buffer.appendleft((data, addr))  # try again when writable
+                break
+            except OSError as exc:
+                # asyncio drops this datagram and keeps the writer for the rest.
+                self._buffer_size -= len(data) + DATAGRAM_HEADER_BYTES
+                self._protocol.error_received(exc)
+                return
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._buffer_size -= len(data) + DATAGRAM_HEADER_BYTES
+                # asyncio leaves the writer registered when this was the last
+                # datagram (its _force_close() only removes it for a non-empty
+                # queue), and the next writable event then fails on the closed
+                # transport in the exception handler. We remove it.
+                self._stop_writing()
+                self._fatal_error(exc, "Fatal write error on datagram transport")
+                return
+            self._buffer_size -= len(data) + DATAGRAM_HEADER_BYTES
+        self._maybe_resume_protocol()  # may queue more
+        if not buffer:
+            self._stop_writing()
+            if self._closing:
+                # Counted (asyncio does not), so that a later abort() does not
+                # schedule connection_lost a second time.
+                self._conn_lost += 1
+                self._call_connection_lost(None)
+
+    def get_write_buffer_size(self) -> int:
+        return self._buffer_size
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (self._low_water, self._high_water)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if high is None:
+            high = WRITE_HIGH_WATER_BYTES if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high_water = high
+        self._low_water = low
+        self._maybe_pause_protocol()
+
+    def _maybe_pause_protocol(self) -> None:
+        if self._buffer_size <= self._high_water or self._protocol_paused:
+            return
+        self._protocol_paused = True
+        self._call_flow_control("pause_writing")
+
+    def _maybe_resume_protocol(self) -> None:
+        if self._protocol_paused and self._buffer_size <= self._low_water:
+            self._protocol_paused = False
+            self._call_flow_control("resume_writing")
+
+    def _call_flow_control(self, method: str) -> None:
+        try:
+            getattr(self._protocol, method)()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(
+                {
+                    "message": f"protocol.{method}() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+
+    # -- teardown --------------------------------------------------------------------
+
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+        if isinstance(exc, OSError):
+            if self._loop._debug:
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler(
+                {
+                    "message": message,
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+        self._force_close(exc)
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        if self._conn_lost:
+            return
+        if self._buffer:
+            # asyncio leaves the size as it was; so do we.
+            self._buffer.clear()
+            self._stop_writing()
+        if not self._closing:
+            self._closing = True
+            self._stop_reading()
+        self._conn_lost += 1
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            if self._protocol_connected:
+                self._protocol.connection_lost(exc)
+        finally:
+            self._sock.close()
+            self._sock = None
+            self._protocol = None
+            loop = self._loop
+            self._loop = None
+            loop._on_fd_released()
+
+
+def _set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
+    if not fut.cancelled():
+        fut.set_result(result)
 
 
 class DatagramMixin:
-    pass
+    """``create_datagram_endpoint`` for ``EventLoop``."""
+
+    if TYPE_CHECKING:
+        _debug: bool
+        _transports: Any
+
+        def create_future(self) -> asyncio.Future[Any]: ...
+        async def sock_connect(self, sock: socket.socket, address: Any) -> None: ...
+        async def _ensure_resolved(
+            self,
+            address: Any,
+            *,
+            family: int = 0,
+            type: int = socket.SOCK_STREAM,
+            proto: int = 0,
+            flags: int = 0,
+        ) -> list[Any]: ...
+
+    async def create_datagram_endpoint(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        local_addr: Any = None,
+        remote_addr: Any = None,
+        *,
+        family: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+        reuse_port: bool | None = None,
+        allow_broadcast: bool | None = None,
+        sock: socket.socket | None = None,
+    ) -> tuple[DatagramTransport, asyncio.BaseProtocol]:
+        """Create a datagram endpoint (asyncio's rules, messages and order)."""
+        r_addr: Any = None
+        own_sock = sock is None
+        if sock is not None:
+            if _PY313:
+                if sock.type == socket.SOCK_STREAM:
+                    raise ValueError(f"A datagram socket was expected, got {sock!r}")
+            elif sock.type != socket.SOCK_DGRAM:
+                raise ValueError(f"A UDP Socket was expected, got {sock!r}")
+            if (
+                local_addr
+                or remote_addr
+                or family
+                or proto
+                or flags
+                or reuse_port
+                or allow_broadcast
+            ):
+                opts = {
+                    "local_addr": local_addr,
+                    "remote_addr": remote_addr,
+                    "family": family,
+                    "proto": proto,
+                    "flags": flags,
+                    "reuse_port": reuse_port,
+                    "allow_broadcast": allow_broadcast,
+                }
+                problems = ", ".join(f"{k}={v}" for k, v in opts.items() if v)
+                raise ValueError(
+                    "socket modifier keyword arguments can not be used "
+                    f"when sock is specified. ({problems})"
+                )
+            sock.setblocking(False)
+        else:
+            pairs = await self._datagram_address_pairs(
+                local_addr, remote_addr, family, proto, flags
+            )
+            sock, r_addr = await self._open_datagram_socket(
+                pairs, local_addr, remote_addr, reuse_port, allow_broadcast
+            )
+
+        try:
+            protocol = protocol_factory()
+            waiter = self.create_future()
+            if _CHECK_FD_IN_USE:
+                self._check_fd_no_transport(sock)
+            transport = DatagramTransport(self, sock, protocol, r_addr, waiter)  # type: ignore[arg-type]
+        except BaseException:
+            # asyncio leaks the socket it made here; we close it (a socket
+            # passed by the caller stays the caller's).
+            if own_sock:
+                sock.close()
+            raise
+        if self._debug:
+            if local_addr:
+                logger.info(
+                    "Datagram endpoint local_addr=%r remote_addr=%r created: (%r, %r)",
+                    local_addr,
+                    remote_addr,
+                    transport,
+                    protocol,
+                )
+            else:
+                logger.debug(
+                    "Datagram endpoint remote_addr=%r created: (%r, %r)",
+                    remote_addr,
+                    transport,
+                    protocol,
+                )
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        return transport, protocol
+
+    async def _datagram_address_pairs(
+        self, local_addr: Any, remote_addr: Any, family: int, proto: int, flags: int
+    ) -> list[tuple[tuple[int, int], list[Any]]]:
+        """``[((family, proto), [local, remote]), ...]`` to try, in order."""
+        if not (local_addr or remote_addr):
+            if family == 0:
+                raise ValueError("unexpected address family")
+            return [((family, proto), [None, None])]
+        if hasattr(socket, "AF_UNIX") and family == socket.AF_UNIX:
+            for addr in (local_addr, remote_addr):
+                if addr is not None and not isinstance(addr, str):
+                    raise TypeError("string is expected")
+            if local_addr and local_addr[0] not in (0, "\x00"):
+                # A socket file left by an earlier run: bind() would fail.
+                try:
+                    if stat.S_ISSOCK(os.stat(local_addr).st_mode):
+                        os.remove(local_addr)
+                except FileNotFoundError:
+                    pass
+                except OSError as err:
+                    # The directory may only allow creating the socket.
+                    logger.error(
+                        "Unable to check or remove stale UNIX socket %r: %r", local_addr, err
+                    )
+            return [((family, proto), [local_addr, remote_addr])]
+        # Join the resolved addresses by (family, proto), in resolver order.
+        addr_infos: dict[tuple[int, int], list[Any]] = {}
+        for idx, addr in ((0, local_addr), (1, remote_addr)):
+            if addr is None:
+                continue
+            if not (isinstance(addr, tuple) and len(addr) == 2):
+                raise TypeError("2-tuple is expected")
+            infos = await self._ensure_resolved(
+                addr, family=family, type=socket.SOCK_DGRAM, proto=proto, flags=flags
+            )
+            if not infos:
+                raise OSError("getaddrinfo() returned empty list")
+            for fam, _, pro, _, address in infos:
+                addr_infos.setdefault((fam, pro), [None, None])[idx] = address
+        # Each given address needs an answer for the (family, proto) pair.
+        pairs = [
+            (key, pair)
+            for key, pair in addr_infos.items()
+            if not ((local_addr and pair[0] is None) or (remote_addr and pair[1] is None))
+        ]
+        if not pairs:
+            raise ValueError("can not get address information")
+        return pairs
+
+    async def _open_datagram_socket(
+        self,
+        pairs: list[tuple[tuple[int, int], list[Any]]],
+        local_addr: Any,
+        remote_addr: Any,
+        reuse_port: bool | None,
+        allow_broadcast: bool | None,
+    ) -> tuple[socket.socket, Any]:
+        """The first socket that binds and connects; else the first error."""
+        exceptions: list[OSError] = []
+        for (fam, pro), (local_address, remote_address) in pairs:
+            sock = None
+            try:
+                sock = socket.socket(family=fam, type=socket.SOCK_DGRAM, proto=pro)
+                if reuse_port:
+                    set_reuseport(sock)
+                if allow_broadcast:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+                sock.setblocking(False)
+                if local_addr:
+                    sock.bind(local_address)
+                r_addr = None
+                if remote_addr:
+                    if not allow_broadcast:
+                        await self.sock_connect(sock, remote_address)
+                    r_addr = remote_address
+            except OSError as exc:
+                if sock is not None:
+                    sock.close()
+                exceptions.append(exc)
+            except BaseException:
+                if sock is not None:
+                    sock.close()
+                raise
+            else:
+                return sock, r_addr
+        raise exceptions[0]
+
+    def _check_fd_no_transport(self, sock: socket.socket) -> None:
+        """asyncio's ``_ensure_fd_no_transport`` for a socket we are handed."""
+        transport = self._transports.get(sock.fileno())
+        if transport is not None and not transport.is_closing():
+            raise RuntimeError(f"File descriptor {sock!r} is used by transport {transport!r}")

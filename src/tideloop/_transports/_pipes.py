@@ -1,5 +1,559 @@
-"""Read and write pipe transports: being written for issue 5."""
+"""Read and write pipe transports: ``connect_read_pipe``/``connect_write_pipe``.
+
+Semantics are asyncio's ``unix_events._UnixReadPipeTransport`` and
+``_UnixWritePipeTransport`` (the same on 3.11, 3.12 and 3.13): the same file
+type checks and messages, the same callbacks in the same order. The
+subprocess transport builds its stdin/stdout/stderr on these classes.
+
+What asyncio allows:
+- a read pipe on a FIFO (pipe), a socket or a character device (a pty);
+- a write pipe on the same; anything else is a ``ValueError``.
+
+Reading: ``readv`` into the loop's receive buffer, then ``data_received``
+gets a ``bytes`` copy of exactly what arrived (DESIGN.md §4; asyncio
+allocates 256 KiB per ``os.read``). End of file calls ``eof_received`` and
+then ``connection_lost(None)``, each in its own callback, and closes the pipe
+whatever ``eof_received`` returns (a pipe has no half-close). EIO, what a pty
+master reads once the slave side is closed, ends the transport quietly with
+``connection_lost(OSError(EIO))``; other read errors also reach the
+exception handler.
+
+Writing: a write goes to the pipe at once when nothing is queued; what the
+pipe refuses is queued and drained when it is writable, with
+``pause_writing``/``resume_writing`` at the watermarks. ``write_eof()`` (and
+``close()``) close the pipe once the queue is drained.
+
+The reader going away: a write pipe cannot be read, so asyncio watches it for
+*readability*, which on Linux happens exactly when the reading end is closed
+(pipe_poll() reports EPOLLERR for a pipe without readers, which poll and
+select report as readable too; for a socket, the peer's close makes it
+readable). The transport then closes, with ``connection_lost(None)``, or with
+``BrokenPipeError`` if data was still queued. Character devices are not
+watched (a tty is readable whenever input is waiting). A write that meets the
+closed reader (EPIPE) is not raised into the caller: ``connection_lost``
+gets the ``BrokenPipeError``.
+
+Deliberate departures, each where asyncio fails in its own code:
+- ``abort()`` after ``close()``: asyncio's write pipe schedules
+  ``connection_lost`` a second time, and that call fails in the exception
+  handler ("Exception in callback ..._call_connection_lost"); we call it once;
+- ``close()`` in ``connection_made()``: asyncio still registers the write
+  pipe's reader-closed watch afterwards, on an fd about to be closed; we don't;
+- a pipe object whose ``fileno()`` fails (a closed file): asyncio's half-made
+  transport warns in ``__del__`` and fails in ``__repr__``; ours stays quiet;
+- debug mode, pipe closed in ``connection_made()``: asyncio's "... pipe %r
+  connected" log calls ``pipe.fileno()`` and raises; we log the transport's fd.
+
+Pipe transports are not registered in ``loop._transports``: asyncio does not
+register them, so ``add_reader`` on their fd is allowed there too.
+
+Must not import the loop module at import time (it imports this one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import stat
+import sys
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from .._loop import EventLoop
+
+logger = logging.getLogger("asyncio")
+
+WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
+LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
+# On AIX, readability signals a closed reader only for sockets (asyncio's note).
+_FIFO_READER_DETECTION: Final = not sys.platform.startswith("aix")
+
+
+def _set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
+    if not fut.cancelled():
+        fut.set_result(result)
+
+
+class ReadPipeTransport(asyncio.ReadTransport):
+    """The read end of a pipe, a socket or a character device."""
+
+    # No __slots__ (DESIGN.md 5a). Set before __init__ can fail, for __del__.
+    _pipe: Any = None
+    _extra: dict[str, Any]
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        pipe: Any,
+        protocol: asyncio.BaseProtocol,
+        waiter: asyncio.Future[None] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(extra)
+        self._extra["pipe"] = pipe
+        self._loop: Any = loop
+        # fileno() first: if it fails (a closed file), __del__ must not think
+        # the pipe is ours (asyncio's then warns and fails in __repr__).
+        self._fileno: Any = pipe.fileno()
+        self._pipe = pipe
+        self._protocol: Any = protocol
+        self._closing = False
+        self._paused = False
+        self._reading = False  # registered for reading (for __repr__)
+        mode = os.fstat(self._fileno).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)):
+            self._pipe = None
+            self._fileno = None
+            self._protocol = None
+            raise ValueError("Pipe transport is for pipes/sockets only.")
+        os.set_blocking(self._fileno, False)
+        # readv() fills the loop's buffer; one argument tuple for every read.
+        self._read_buffers = (loop._recv_buffer,)
+        loop.call_soon(protocol.connection_made, self)
+        # Start reading only once connection_made() has run.
+        loop.call_soon(self._start_reading)
+        if waiter is not None:
+            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+
+    def __repr__(self) -> str:
+        info = [self.__class__.__name__]
+        if self._pipe is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._fileno}")
+        loop = self._loop
+        if self._pipe is not None and loop is not None and not loop.is_closed():
+            info.append("polling" if self._reading else "idle")
+        elif self._pipe is not None:
+            info.append("open")
+        else:
+            info.append("closed")
+        return "<{}>".format(" ".join(info))
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._pipe is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._pipe.close()
+
+    # -- BaseTransport ---------------------------------------------------------
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol  # type: ignore[no-any-return]
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if not self._closing:
+            self._close(None)
+
+    # -- reading -----------------------------------------------------------------
+
+    def is_reading(self) -> bool:
+        return not self._paused and not self._closing
+
+    def pause_reading(self) -> None:
+        if not self.is_reading():
+            return
+        self._paused = True
+        self._stop_reading()
+        if self._loop._debug:
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._loop._add_reader(self._fileno, self._on_readable)
+        self._reading = True
+        if self._loop._debug:
+            logger.debug("%r resumes reading", self)
+
+    def _start_reading(self) -> None:
+        if self.is_reading():
+            self._loop._add_reader(self._fileno, self._on_readable)
+            self._reading = True
+
+    def _stop_reading(self) -> None:
+        self._reading = False
+        self._loop._remove_reader(self._fileno)
+
+    def _on_readable(self) -> None:
+        loop = self._loop
+        try:
+            nbytes = os.readv(self._fileno, self._read_buffers)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fatal_error(exc, "Fatal read error on pipe transport")
+            return
+        if nbytes:
+            # An exception from the protocol escapes to the loop's handler,
+            # as in asyncio; reading goes on.
+            self._protocol.data_received(loop._recv_view[:nbytes].tobytes())
+            return
+        if loop._debug:
+            logger.info("%r was closed by peer", self)
+        self._closing = True
+        self._stop_reading()
+        loop.call_soon(self._protocol.eof_received)
+        loop.call_soon(self._call_connection_lost, None)
+
+    # -- teardown ------------------------------------------------------------------
+
+    def _fatal_error(
+        self, exc: BaseException, message: str = "Fatal error on pipe transport"
+    ) -> None:
+        if isinstance(exc, OSError) and exc.errno == errno.EIO:
+            # A pty whose other side closed: the usual end, not an error.
+            if self._loop._debug:
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler(
+                {
+                    "message": message,
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+        self._close(exc)
+
+    def _close(self, exc: BaseException | None) -> None:
+        self._closing = True
+        self._stop_reading()
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            self._pipe.close()
+            self._pipe = None
+            self._protocol = None
+            loop = self._loop
+            self._loop = None
+            loop._on_fd_released()
+
+
+class WritePipeTransport(asyncio.WriteTransport):
+    """The write end of a pipe, a socket or a character device."""
+
+    # No __slots__ (DESIGN.md 5a). Set before __init__ can fail, for __del__.
+    _pipe: Any = None
+    _extra: dict[str, Any]
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        pipe: Any,
+        protocol: asyncio.BaseProtocol,
+        waiter: asyncio.Future[None] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(extra)
+        self._extra["pipe"] = pipe
+        self._loop: Any = loop
+        # fileno() first: if it fails (a closed file), __del__ must not think
+        # the pipe is ours (asyncio's then warns and fails in __repr__).
+        self._fileno: Any = pipe.fileno()
+        self._pipe = pipe
+        self._protocol: Any = protocol
+        self._buffer = bytearray()
+        self._conn_lost = 0
+        self._closing = False  # set by close() or write_eof()
+        self._lost_scheduled = False
+        self._protocol_paused = False
+        self._high_water = WRITE_HIGH_WATER_BYTES
+        self._low_water = WRITE_HIGH_WATER_BYTES // 4
+        self._writing = False  # registered for writing (for __repr__)
+        mode = os.fstat(self._fileno).st_mode
+        is_char = stat.S_ISCHR(mode)
+        is_fifo = stat.S_ISFIFO(mode)
+        is_socket = stat.S_ISSOCK(mode)
+        if not (is_char or is_fifo or is_socket):
+            self._pipe = None
+            self._fileno = None
+            self._protocol = None
+            raise ValueError("Pipe transport is only for pipes, sockets and character devices")
+        os.set_blocking(self._fileno, False)
+        loop.call_soon(protocol.connection_made, self)
+        if is_socket or (is_fifo and _FIFO_READER_DETECTION):
+            # Readable means the reader went away (see the module docstring);
+            # start watching once connection_made() has run.
+            loop.call_soon(self._watch_reader)
+        if waiter is not None:
+            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+
+    def __repr__(self) -> str:
+        info = [self.__class__.__name__]
+        if self._pipe is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._fileno}")
+        loop = self._loop
+        if self._pipe is not None and loop is not None and not loop.is_closed():
+            info.append("polling" if self._writing else "idle")
+            info.append(f"bufsize={len(self._buffer)}")
+        elif self._pipe is not None:
+            info.append("open")
+        else:
+            info.append("closed")
+        return "<{}>".format(" ".join(info))
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._pipe is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._pipe.close()
+
+    # -- BaseTransport ---------------------------------------------------------
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol  # type: ignore[no-any-return]
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._pipe is not None and not self._closing:
+            # Closing a write pipe is all write_eof() does.
+            self.write_eof()
+
+    def abort(self) -> None:
+        self._close(None)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def write(self, data: Any) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            # asyncio asserts here (so does this, without -O).
+            raise AssertionError(repr(data))
+        if isinstance(data, bytearray):
+            data = memoryview(data)
+        if not data:
+            return
+        if self._conn_lost or self._closing:
+            if self._conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning("pipe closed by peer or os.write(pipe, data) raised exception.")
+            self._conn_lost += 1
+            return
+        if not self._buffer:
+            # Nothing queued: try to write right away.
+            try:
+                n = os.write(self._fileno, data)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._conn_lost += 1
+                self._fatal_error(exc, "Fatal write error on pipe transport")
+                return
+            if n == len(data):
+                return
+            if n > 0:
+                data = memoryview(data)[n:]
+            self._loop._add_writer(self._fileno, self._on_writable)
+            self._writing = True
+        self._buffer += data
+        self._maybe_pause_protocol()
+
+    def _on_writable(self) -> None:
+        buffer = self._buffer
+        try:
+            n = os.write(self._fileno, buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            buffer.clear()
+            self._conn_lost += 1
+            # With the buffer empty, _close() would not remove the writer.
+            self._stop_writing()
+            self._fatal_error(exc, "Fatal write error on pipe transport")
+            return
+        if n == len(buffer):
+            buffer.clear()
+            self._stop_writing()
+            self._maybe_resume_protocol()  # may write more
+            if self._closing:
+                self._loop._remove_reader(self._fileno)
+                self._call_connection_lost(None)
+        elif n > 0:
+            del buffer[:n]
+
+    def _watch_reader(self) -> None:
+        # asyncio registers even if the transport was closed in
+        # connection_made(), leaving a registration on a closed fd; we don't.
+        if not self._closing:
+            self._loop._add_reader(self._fileno, self._on_reader_closed)
+
+    def _stop_writing(self) -> None:
+        self._writing = False
+        self._loop._remove_writer(self._fileno)
+
+    def _on_reader_closed(self) -> None:
+        if self._loop._debug:
+            logger.info("%r was closed by peer", self)
+        if self._buffer:
+            self._close(BrokenPipeError())
+        else:
+            self._close()
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        if self._closing:
+            return
+        assert self._pipe
+        self._closing = True
+        if not self._buffer:
+            self._loop._remove_reader(self._fileno)
+            self._schedule_connection_lost(None)
+
+    def get_write_buffer_size(self) -> int:
+        return len(self._buffer)
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (self._low_water, self._high_water)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if high is None:
+            high = WRITE_HIGH_WATER_BYTES if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high_water = high
+        self._low_water = low
+        self._maybe_pause_protocol()
+
+    def _maybe_pause_protocol(self) -> None:
+        if len(self._buffer) <= self._high_water or self._protocol_paused:
+            return
+        self._protocol_paused = True
+        self._call_flow_control("pause_writing")
+
+    def _maybe_resume_protocol(self) -> None:
+        if self._protocol_paused and len(self._buffer) <= self._low_water:
+            self._protocol_paused = False
+            self._call_flow_control("resume_writing")
+
+    def _call_flow_control(self, method: str) -> None:
+        try:
+            getattr(self._protocol, method)()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(
+                {
+                    "message": f"protocol.{method}() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+
+    # -- teardown ------------------------------------------------------------------
+
+    def _fatal_error(
+        self, exc: BaseException, message: str = "Fatal error on pipe transport"
+    ) -> None:
+        if isinstance(exc, OSError):
+            if self._loop._debug:
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler(
+                {
+                    "message": message,
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
+        self._close(exc)
+
+    def _close(self, exc: BaseException | None = None) -> None:
+        if self._lost_scheduled:
+            return  # already on its way (see the module docstring)
+        self._closing = True
+        if self._buffer:
+            self._stop_writing()
+        self._buffer.clear()
+        self._loop._remove_reader(self._fileno)
+        self._schedule_connection_lost(exc)
+
+    def _schedule_connection_lost(self, exc: BaseException | None) -> None:
+        self._lost_scheduled = True
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        self._lost_scheduled = True
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            self._pipe.close()
+            self._pipe = None
+            self._protocol = None
+            loop = self._loop
+            self._loop = None
+            loop._on_fd_released()
 
 
 class PipesMixin:
-    pass
+    """``connect_read_pipe``/``connect_write_pipe`` for ``EventLoop``."""
+
+    if TYPE_CHECKING:
+        _debug: bool
+
+        def create_future(self) -> asyncio.Future[Any]: ...
+
+    async def connect_read_pipe(  # type: ignore[override]
+        self, protocol_factory: Callable[[], asyncio.BaseProtocol], pipe: Any
+    ) -> tuple[ReadPipeTransport, asyncio.BaseProtocol]:
+        protocol = protocol_factory()
+        waiter = self.create_future()
+        transport = ReadPipeTransport(self, pipe, protocol, waiter)  # type: ignore[arg-type]
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        if self._debug:
+            # The fd as the transport saw it: asyncio's pipe.fileno() here
+            # raises if the protocol closed the transport in connection_made().
+            logger.debug("Read pipe %r connected: (%r, %r)", transport._fileno, transport, protocol)
+        return transport, protocol
+
+    async def connect_write_pipe(  # type: ignore[override]
+        self, protocol_factory: Callable[[], asyncio.BaseProtocol], pipe: Any
+    ) -> tuple[WritePipeTransport, asyncio.BaseProtocol]:
+        protocol = protocol_factory()
+        waiter = self.create_future()
+        transport = WritePipeTransport(self, pipe, protocol, waiter)  # type: ignore[arg-type]
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        if self._debug:
+            # The fd as the transport saw it: asyncio's pipe.fileno() here
+            # raises if the protocol closed the transport in connection_made().
+            logger.debug(
+                "Write pipe %r connected: (%r, %r)", transport._fileno, transport, protocol
+            )
+        return transport, protocol
