@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover
 
 logger = logging.getLogger("asyncio")
 _HAS_ALL_ERRORS: Final = sys.version_info >= (3, 12)
+# 3.13 changed create_server's bind errors: str(exc) text, EADDRNOTAVAIL skipped.
 _BIND_ERROR_STR: Final = sys.version_info >= (3, 13)
 
 _SAFE_FLAGS: Final = (
@@ -181,10 +182,6 @@ def _bind_error_text(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
-def _no_tls_yet() -> None:
-    raise NotImplementedError("tideloop: TLS transports are not implemented yet (issue 6)")
-
-
 class NetMixin:
     """create_connection/create_server and friends for ``EventLoop``."""
 
@@ -203,6 +200,9 @@ class NetMixin:
         ) -> int: ...
         def _check_sendfile_params(self, sock: Any, file: Any, offset: Any, count: Any) -> None: ...
         def _remove_reader(self, fd: Any) -> bool: ...
+        def _make_ssl_transport(
+            self, rawsock: Any, protocol: Any, sslcontext: Any, waiter: Any = ..., **kw: Any
+        ) -> Any: ...
 
     async def _ensure_resolved(
         self,
@@ -335,8 +335,6 @@ class NetMixin:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         if sock is not None:
             check_ssl_socket(sock)
-        if ssl:
-            _no_tls_yet()
         if happy_eyeballs_delay is not None and interleave is None:
             interleave = 1
 
@@ -450,9 +448,6 @@ class NetMixin:
     ) -> StreamTransport:
         return StreamTransport(self, sock, protocol, waiter, extra, server)  # type: ignore[arg-type]
 
-    def _make_ssl_transport(self, *args: Any, **kwargs: Any) -> Any:
-        _no_tls_yet()
-
     async def create_unix_connection(  # type: ignore[override]
         self,
         protocol_factory: Callable[[], asyncio.BaseProtocol],
@@ -475,8 +470,6 @@ class NetMixin:
                 raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
             if ssl_shutdown_timeout is not None:
                 raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
-        if ssl:
-            _no_tls_yet()
         if path is not None:
             if sock is not None:
                 raise ValueError("path and sock can not be specified at the same time")
@@ -539,8 +532,6 @@ class NetMixin:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         if sock is not None:
             check_ssl_socket(sock)
-        if ssl is not None:
-            _no_tls_yet()
         if host is not None or port is not None:
             if sock is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
@@ -586,9 +577,10 @@ class NetMixin:
                         sock.bind(sa)
                     except OSError as err:
                         msg = (
-                            f"error while attempting to bind on address {sa!r}: {str(err).lower()}"
+                            f"error while attempting to bind on address {sa!r}: {_bind_error_text(err)}"
                         )
-                        if err.errno == errno.EADDRNOTAVAIL:
+                        if err.errno == errno.EADDRNOTAVAIL and _BIND_ERROR_STR:
+                            # 3.13+: assume the family is not enabled (bpo-30945).
                             sockets.pop()
                             sock.close()
                             if self._debug:
@@ -647,8 +639,6 @@ class NetMixin:
             raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
         if ssl_shutdown_timeout is not None and not ssl:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
-        if ssl:
-            _no_tls_yet()
         if path is not None:
             if sock is not None:
                 raise ValueError("path and sock can not be specified at the same time")
@@ -732,8 +722,6 @@ class NetMixin:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         if sock is not None:
             check_ssl_socket(sock)
-        if ssl:
-            _no_tls_yet()
         transport, protocol = await self._create_connection_transport(
             sock,
             protocol_factory,
