@@ -6,7 +6,8 @@ half-close through ``eof_received``'s return value, write flow control with
 high/low watermarks. Two things differ inside, for speed (DESIGN.md §4):
 
 Reads: ``Protocol`` transports call ``recv(64 KiB)`` (see RECV_SIZE_BYTES:
-asyncio's ``recv(256 KiB)`` makes glibc map and unmap a fresh block per read). ``BufferedProtocol`` transports receive straight into the protocol's
+asyncio's ``recv(256 KiB)`` makes glibc map and unmap a fresh block per
+read). ``BufferedProtocol`` transports receive straight into the protocol's
 buffer.
 
 Writes: ``write()`` appends to the transport's buffer and, while the loop is
