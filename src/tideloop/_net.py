@@ -576,9 +576,8 @@ class NetMixin:
                     try:
                         sock.bind(sa)
                     except OSError as err:
-                        msg = "error while attempting to bind on address {!r}: {}".format(
-                            sa, _bind_error_text(err)
-                        )
+                        detail = _bind_error_text(err)
+                        msg = f"error while attempting to bind on address {sa!r}: {detail}"
                         if err.errno == errno.EADDRNOTAVAIL and _BIND_ERROR_STR:
                             # 3.13+: assume the family is not enabled (bpo-30945).
                             sockets.pop()
