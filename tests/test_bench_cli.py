@@ -75,6 +75,8 @@ def test_bench_quick_json() -> None:
         "-m",
         "tideloop",
         "bench",
+        "--group",
+        "micro",
         "--quick",
         "--json",
         "--loops",
@@ -126,7 +128,7 @@ def test_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.timeout(30)
 def test_bench_list_and_bad_loops(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--list"]) == 0
+    assert main(["bench", "--group", "micro", "--list"]) == 0
     out = capsys.readouterr().out
     for bench in get_group("micro").benchmarks:
         assert bench.name in out

@@ -921,18 +921,17 @@ def test_debug_mode_connection(loop: Loop, caplog: pytest.LogCaptureFixture) -> 
     loop.slow_callback_duration = 10.0
 
     async def main() -> None:
-        server, addr = await tls_server(loop)
         with caplog.at_level(logging.DEBUG, logger="asyncio"):
-            tr, pr = await tls_connect(loop, addr)
-            tr.write(b"debug")
+            _tr, pr, peer = await client_and_peer(loop)
+            await peer.send(b"debug")
             assert await pr.wait_bytes(5) == b"debug"
-            tr.close()
-            await pr.lost
+            peer.sock.shutdown(socket.SHUT_WR)
+            assert await pr.lost is None
+            peer.close()
         messages = [r.getMessage() for r in caplog.records]
         assert any("starts SSL handshake" in m for m in messages)
         assert any("SSL handshake took" in m for m in messages)
         assert any("received EOF" in m for m in messages)
-        await close_server(server)
 
     run(loop, main())
 

@@ -313,7 +313,8 @@ class EventLoop(  # type: ignore[misc]
         self._close_signals()
 
     def _close_transports(self) -> None:
-        """Hook for the transport layer; nothing to do while none exist."""
+        """Loop close: children still running go to reaper threads."""
+        self._close_subprocesses()
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         if not self.is_closed():

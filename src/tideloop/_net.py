@@ -40,6 +40,8 @@ except ImportError:  # pragma: no cover
 
 logger = logging.getLogger("asyncio")
 _HAS_ALL_ERRORS: Final = sys.version_info >= (3, 12)
+# 3.12+ refuses to make a transport on an fd another live transport owns.
+_CHECK_FD_IN_USE: Final = sys.version_info >= (3, 12)
 # 3.13 changed create_server's bind errors: str(exc) text, EADDRNOTAVAIL skipped.
 _BIND_ERROR_STR: Final = sys.version_info >= (3, 13)
 
@@ -200,6 +202,7 @@ class NetMixin:
         ) -> int: ...
         def _check_sendfile_params(self, sock: Any, file: Any, offset: Any, count: Any) -> None: ...
         def _remove_reader(self, fd: Any) -> bool: ...
+        def _ensure_fd_no_transport(self, fd: Any) -> None: ...
         def _make_ssl_transport(
             self, rawsock: Any, protocol: Any, sslcontext: Any, waiter: Any = ..., **kw: Any
         ) -> Any: ...
@@ -446,6 +449,8 @@ class NetMixin:
         extra: dict[str, Any] | None = None,
         server: Any = None,
     ) -> StreamTransport:
+        if _CHECK_FD_IN_USE:
+            self._ensure_fd_no_transport(sock)
         return StreamTransport(self, sock, protocol, waiter, extra, server)  # type: ignore[arg-type]
 
     async def create_unix_connection(  # type: ignore[override]

@@ -267,19 +267,12 @@ class SubprocessMixin:
     def _close_subprocesses(self) -> None:
         """Loop close: hand still-running children to reaper threads.
 
-        Idempotent. Runs from loop.close() (see _close_signals below).
+        Idempotent. Runs from loop.close().
         """
         children = self._subprocess_children()
         while children:
             transp, _ = children.popitem()
             transp._abandon_watch()
-
-    # Stopgap until EventLoop.close() calls _close_subprocesses() itself (its
-    # _close_transports() hook is owned by _loop.py): close() calls
-    # _close_signals() last, and this mixin precedes SignalsMixin in the MRO.
-    def _close_signals(self) -> None:
-        self._close_subprocesses()
-        super()._close_signals()  # type: ignore[misc]
 
 
 # ---------------------------------------------------------------------------

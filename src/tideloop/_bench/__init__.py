@@ -30,6 +30,7 @@ __all__ = ["DEFAULT_GROUP", "GROUPS", "GroupRunner", "get_group", "get_runner"]
 GROUPS: dict[str, str] = {
     "streams": "tideloop._bench.streams",  # stream echo benchmark: the main one
     "micro": "tideloop._bench.micro",
+    "spawn": "tideloop._bench.spawn",  # subprocess spawn + wait
 }
 
 #: What ``tideloop bench`` runs without ``--group``.

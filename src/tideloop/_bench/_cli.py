@@ -43,7 +43,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser, *, group: str | None = 
     parser.add_argument(
         "--bench",
         metavar="LIST",
-        help="comma-separated benchmark names to run (default: the whole group; see --list)",
+        help="comma-separated benchmark names to run (default: the whole group; streams: "
+        "the cases marked default, or quick with --quick, all with --full; see --list)",
     )
     parser.add_argument(
         "--rounds", type=int, metavar="N", help="rounds per loop (fresh process each)"

@@ -85,7 +85,7 @@ class _State:
     connection count and exception-handler calls."""
 
     def __init__(self) -> None:
-        self.transports: set[asyncio.BaseTransport] = set()
+        self.transports: set[asyncio.WriteTransport] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.connections = 0
         self.errors: list[str] = []
@@ -100,7 +100,7 @@ class EchoProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         STATE.connections += 1
-        STATE.transports.add(transport)
+        STATE.transports.add(self.transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         STATE.transports.discard(self.transport)
@@ -126,7 +126,7 @@ class EchoBufferedProtocol(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         STATE.connections += 1
-        STATE.transports.add(transport)
+        STATE.transports.add(self.transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         STATE.transports.discard(self.transport)

@@ -230,7 +230,9 @@ int main(int argc, char **argv) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) fail("socket: %s", strerror(errno));
         int rc;
-        do { rc = connect(fd, (struct sockaddr *)&sa, sizeof sa); } while (rc < 0 && errno == EINTR);
+        do {
+            rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+        } while (rc < 0 && errno == EINTR);
         if (rc < 0) fail("connect %s:%d: %s", host, port, strerror(errno));
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -1,10 +1,14 @@
 """Statistics and the report of the stream benchmark.
 
 Throughput keeps the best round (noise only slows a run down) and the median.
-CPU per message is pooled over the rounds (sum of CPU time / sum of
-messages): Linux splits a process's CPU time into user and system time by
-sampling at the timer tick (250 Hz on the reference machines), so the user
-part of one short window is itself noisy, and pooling is its best estimate.
+CPU per message is the median of the rounds: on a shared machine one round
+is often disturbed by other processes (the report measures how much: the
+machine's CPU time not spent by server or client, ``background_cores``), and
+the median ignores one bad round of three.  The JSON report also has the
+figures pooled over the rounds (sum of CPU / sum of messages), the better
+estimate on a quiet machine: Linux splits CPU time into user and system time
+by sampling at the timer tick (250 Hz on the reference machines), so the
+user part of one short window is itself noisy.
 Ratios are "the subject" (each tideloop loop, else the first loop) against
 every other loop, oriented so that ``> 1`` always means the subject is better:
 faster, or cheaper per message.
@@ -16,13 +20,17 @@ import os
 import platform
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from ._loadgen import ClientInfo
 from ._runner import _si, _table
 from ._streams_run import Case, Plan, RunSample
 
-__all__ = ["CaseResult", "LoopStats", "StreamsReport", "format_streams_report"]
+__all__ = ["NOISY_CORES", "CaseResult", "LoopStats", "StreamsReport", "format_streams_report"]
+
+#: Background load (cores used by other processes during a window) above
+#: which a run counts as disturbed in the report's noise line.
+NOISY_CORES: Final = 0.25
 
 
 @dataclass
@@ -52,27 +60,46 @@ class LoopStats:
         rates = [s.msgs_per_sec for s in self.samples]
         return (max(rates) - min(rates)) / statistics.median(rates) if len(rates) > 1 else 0.0
 
-    def _server_msgs(self) -> float:
-        return sum(s.server_msgs for s in self.samples)
+    def _median(self, values: list[float]) -> float:
+        return float(statistics.median(values))
 
     @property
     def server_us(self) -> float:
-        """Server CPU (user + system) per message, µs, pooled over rounds."""
-        cpu = sum(s.server_user_s + s.server_sys_s for s in self.samples)
-        return cpu / self._server_msgs() * 1e6
+        """Server CPU (user + system) per message, µs: median of the rounds."""
+        return self._median([s.server_us for s in self.samples])
 
     @property
     def server_user_us(self) -> float:
-        return sum(s.server_user_s for s in self.samples) / self._server_msgs() * 1e6
+        return self._median([s.server_user_us for s in self.samples])
 
     @property
     def client_us(self) -> float:
-        cpu = sum(s.client_user_s + s.client_sys_s for s in self.samples)
-        return cpu / sum(s.msgs for s in self.samples) * 1e6
+        return self._median([s.client_us for s in self.samples])
 
     @property
     def client_user_us(self) -> float:
-        return sum(s.client_user_s for s in self.samples) / sum(s.msgs for s in self.samples) * 1e6
+        return self._median([s.client_user_us for s in self.samples])
+
+    def pooled(self) -> dict[str, float]:
+        """CPU per message over all rounds together (sum of CPU / sum of messages)."""
+        server_msgs = sum(s.server_msgs for s in self.samples)
+        msgs = sum(s.msgs for s in self.samples)
+        return {
+            "server_cpu_us_per_msg": sum(s.server_user_s + s.server_sys_s for s in self.samples)
+            / server_msgs
+            * 1e6,
+            "server_user_us_per_msg": sum(s.server_user_s for s in self.samples)
+            / server_msgs
+            * 1e6,
+            "client_cpu_us_per_msg": sum(s.client_user_s + s.client_sys_s for s in self.samples)
+            / msgs
+            * 1e6,
+        }
+
+    @property
+    def background_cores(self) -> float | None:
+        values = [s.background_cores for s in self.samples if s.background_cores is not None]
+        return max(values) if values else None
 
     @property
     def client_share(self) -> float:
@@ -109,6 +136,8 @@ class LoopStats:
                 server_cpu_utilisation=sum(s.server_user_s + s.server_sys_s for s in self.samples)
                 / sum(s.server_wall_s for s in self.samples),
                 client_reads_per_msg=sum(s.reads for s in self.samples) / msgs,
+                pooled=self.pooled(),
+                background_cores_max=self.background_cores,
                 messages=msgs,
                 verified_bytes=sum(s.verified_bytes for s in self.samples),
             )
@@ -179,6 +208,27 @@ class StreamsReport:
     def failed(self) -> list[tuple[str, LoopStats]]:
         return [(c.case.name, r) for c in self.cases for r in c.results.values() if not r.ok]
 
+    def noise(self) -> dict[str, Any] | None:
+        """How busy the rest of the machine was during the windows (None off Linux)."""
+        runs = [
+            (s.background_cores, f"{c.case.name} {r.loop} {s.background_cores:.2f}")
+            for c in self.cases
+            for r in c.results.values()
+            for s in r.samples
+            if s.background_cores is not None
+        ]
+        if not runs:
+            return None
+        values = [v for v, _ in runs]
+        noisy = sorted((run for run in runs if run[0] > NOISY_CORES), reverse=True)
+        return {
+            "median": float(statistics.median(values)),
+            "max": max(values),
+            "runs": len(runs),
+            "noisy_runs": len(noisy),
+            "worst": [label for _, label in noisy[:3]],
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "tool": "tideloop bench",
@@ -196,6 +246,7 @@ class StreamsReport:
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),
             "elapsed_s": self.elapsed,
+            "noise": self.noise(),
             "benchmarks": [c.to_json() for c in self.cases],
         }
 
@@ -247,9 +298,7 @@ def format_streams_report(report: StreamsReport) -> str:
             row.append(cell)
         row.extend(_ratio(v) for v in c.ratios("best").values())
         rows.append(row)
-    lines.append(
-        "Throughput, messages/s (best round ± spread; ratio > 1: the first loop is faster)"
-    )
+    lines.append("Throughput, messages/s (best round ± spread; ratio A/B > 1: A is faster)")
     lines.extend(_table(["case", *loops, *ratio_keys], rows))
     if flagged:
         lines.append(
@@ -274,8 +323,8 @@ def format_streams_report(report: StreamsReport) -> str:
         *[f"user {k}" for k in ratio_keys],
     ]
     lines.append(
-        "Server CPU per message, µs: total / user-space (from getrusage, pooled over rounds;"
-        " ratio > 1: the first loop is cheaper)"
+        "Server CPU per message, µs: total / user-space (getrusage; median of rounds;"
+        " ratio A/B > 1: A is cheaper)"
     )
     lines.extend(_table(header, rows))
     lines.append("")
@@ -297,6 +346,15 @@ def format_streams_report(report: StreamsReport) -> str:
     )
     lines.extend(_table(["case", *loops], rows))
     lines.append("")
+    noise = report.noise()
+    if noise is not None:
+        lines.append(
+            f"Noise: other processes (and steal) used median {noise['median']:.2f}, max "
+            f"{noise['max']:.2f} cores during the windows; {noise['noisy_runs']} of "
+            f"{noise['runs']} runs above {NOISY_CORES:g} cores"
+            + (f" ({', '.join(noise['worst'])})" if noise["worst"] else "")
+        )
+        lines.append("")
     for c in report.cases:
         lines.append(f"  {c.case.name:<18} {c.case.description}")
     for name, r in report.failed:

@@ -34,7 +34,15 @@ from ._echo_server import SERVER_BOOTSTRAP
 from ._loadgen import ClientInfo, client_command
 from ._wire import HTTP_RESPONSE
 
-__all__ = ["Case", "Plan", "RunError", "RunSample", "run_once", "server_command"]
+__all__ = [
+    "Case",
+    "Plan",
+    "RunError",
+    "RunSample",
+    "machine_cpu",
+    "run_once",
+    "server_command",
+]
 
 HOST: Final = "127.0.0.1"
 
@@ -124,6 +132,11 @@ class RunSample:
     server_wall_s: float  # between the server's two samples
     client_user_s: float
     client_sys_s: float
+    #: CPU used by everything else on the machine during the server's window
+    #: (cores; None off Linux): noise from other processes, and the
+    #: hypervisor's steal time, which is also counted in it.
+    background_cores: float | None = None
+    steal_cores: float | None = None
 
     @property
     def msgs_per_sec(self) -> float:
@@ -133,6 +146,23 @@ class RunSample:
     def server_msgs(self) -> float:
         """Messages handled during the server's sample window."""
         return self.msgs_per_sec * self.server_wall_s
+
+    @property
+    def server_us(self) -> float:
+        """Server CPU time (user + system) per message, µs."""
+        return (self.server_user_s + self.server_sys_s) / self.server_msgs * 1e6
+
+    @property
+    def server_user_us(self) -> float:
+        return self.server_user_s / self.server_msgs * 1e6
+
+    @property
+    def client_us(self) -> float:
+        return (self.client_user_s + self.client_sys_s) / self.msgs * 1e6
+
+    @property
+    def client_user_us(self) -> float:
+        return self.client_user_s / self.msgs * 1e6
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -147,6 +177,8 @@ class RunSample:
             "client_user_s": self.client_user_s,
             "client_sys_s": self.client_sys_s,
             "msgs_per_sec": self.msgs_per_sec,
+            "background_cores": self.background_cores,
+            "steal_cores": self.steal_cores,
         }
 
 
@@ -239,6 +271,29 @@ def _sleep_until(t: float) -> None:
         time.sleep(left)
 
 
+_CLK_TCK: Final = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def machine_cpu() -> tuple[float, float] | None:
+    """``(busy, steal)``: CPU seconds the whole machine has spent so far, from
+    the first line of ``/proc/stat`` (proc(5)); None where there is none.
+
+    busy = user + nice + system + irq + softirq + steal (guest time is already
+    inside user).  Like a process's user/system split, these are tick samples.
+    """
+    try:
+        with open("/proc/stat", "rb") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 8 or fields[0] != b"cpu":
+        return None
+    v = [int(x) for x in fields[1:]]
+    steal = v[7] if len(v) > 7 else 0
+    busy = v[0] + v[1] + v[2] + v[5] + v[6] + steal
+    return busy / _CLK_TCK, steal / _CLK_TCK
+
+
 def server_command() -> list[str]:
     """The server's command line, minus its options (see ``SERVER_BOOTSTRAP``)."""
     return [sys.executable, "-c", SERVER_BOOTSTRAP, str(Path(__file__).resolve().parent)]
@@ -299,9 +354,11 @@ def run_once(
             _sleep_until(float(ready["t0"]))
             _send(server, b"r\n")
             s0 = srv.expect("sample", deadline)
+            m0 = machine_cpu()
             _sleep_until(float(ready["t1"]))
             _send(server, b"r\n")
             s1 = srv.expect("sample", deadline)
+            m1 = machine_cpu()
             result = cli.expect("result", deadline)
             status = _stop(client_proc, 10.0)
             if status != 0:
@@ -349,16 +406,29 @@ def run_once(
     reply_bytes = case.size if case.mode == "echo" else len(HTTP_RESPONSE)
     if int(result["verified_bytes"]) < (msgs - case.conns) * reply_bytes:
         raise RunError(f"client verified {result['verified_bytes']} bytes of {msgs} messages")
+    server_user_s = float(s1["utime"]) - float(s0["utime"])
+    server_sys_s = float(s1["stime"]) - float(s0["stime"])
+    server_wall_s = float(s1["t"]) - float(s0["t"])
+    client_user_s = float(result["utime"])
+    client_sys_s = float(result["stime"])
+    background = steal = None
+    if m0 is not None and m1 is not None and server_wall_s > 0:
+        ours = server_user_s + server_sys_s
+        ours += (client_user_s + client_sys_s) * server_wall_s / float(result["wall"])
+        background = max(0.0, (m1[0] - m0[0] - ours) / server_wall_s)
+        steal = (m1[1] - m0[1]) / server_wall_s
     sample = RunSample(
         msgs=msgs,
         wall_s=float(result["wall"]),
         bytes=int(result["bytes"]),
         reads=int(result["reads"]),
         verified_bytes=int(result["verified_bytes"]),
-        server_user_s=float(s1["utime"]) - float(s0["utime"]),
-        server_sys_s=float(s1["stime"]) - float(s0["stime"]),
-        server_wall_s=float(s1["t"]) - float(s0["t"]),
-        client_user_s=float(result["utime"]),
-        client_sys_s=float(result["stime"]),
+        server_user_s=server_user_s,
+        server_sys_s=server_sys_s,
+        server_wall_s=server_wall_s,
+        client_user_s=client_user_s,
+        client_sys_s=client_sys_s,
+        background_cores=background,
+        steal_cores=steal,
     )
     return sample, str(hello.get("loop_type"))

@@ -132,12 +132,11 @@ def run_streams(
                 stats.samples.append(sample)
                 stats.loop_type = loop_type
                 if progress is not None:
-                    srv = (sample.server_user_s + sample.server_sys_s) / sample.server_msgs * 1e6
-                    usr = sample.server_user_s / sample.server_msgs * 1e6
-                    cl = (sample.client_user_s + sample.client_sys_s) / sample.msgs * 1e6
+                    bg = sample.background_cores
                     progress(
-                        f"{head}  {_si(sample.msgs_per_sec)} msg/s  server {srv:.2f}/{usr:.2f} µs"
-                        f"  client {cl:.2f} µs"
+                        f"{head}  {_si(sample.msgs_per_sec)} msg/s  server "
+                        f"{sample.server_us:.2f}/{sample.server_user_us:.2f} µs  client "
+                        f"{sample.client_us:.2f} µs" + ("" if bg is None else f"  bg {bg:.2f}")
                     )
     return StreamsReport(
         loops=labels,
@@ -172,10 +171,10 @@ def run_cli(
     try:
         if args.repeats is not None:
             raise ValueError("--repeats applies to the micro group (streams: one window per run)")
-        for opt in ("duration", "warmup"):
+        for opt in ("duration", "warmup", "client_procs"):
             value = getattr(args, opt, None)
             if value is not None and value <= 0:
-                raise ValueError(f"--{opt} must be positive")
+                raise ValueError(f"--{opt.replace('_', '-')} must be positive")
         client = resolve_client(args.client, args.client_procs)
     except (ValueError, RuntimeError) as exc:
         print(f"tideloop bench: error: {exc}", file=sys.stderr)

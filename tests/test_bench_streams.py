@@ -1,0 +1,467 @@
+"""The stream echo benchmark (``tideloop bench``, group ``streams``).
+
+What is checked is that the benchmark measures what it says and fails loudly
+when a server misbehaves: the report's structure, the echo server's handlers
+and control protocol, and the load generators' byte-by-byte verification
+(against deliberately broken servers).  Not the speed of any loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tideloop
+from tideloop.__main__ import main
+from tideloop._bench import DEFAULT_GROUP, get_group
+from tideloop._bench._loadgen import ClientInfo, client_command, resolve_client
+from tideloop._bench._streams_run import server_command
+from tideloop._bench._wire import HTTP_REQUEST, HTTP_RESPONSE, SPLIT_HEAD_BYTES
+from tideloop._bench.streams import (
+    DEFAULT_CASES,
+    FULL_CASES,
+    QUICK_CASES,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    old = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(SRC) if not old else f"{SRC}{os.pathsep}{old}"
+    return env
+
+
+def _run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        env=_env(),
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _tideloop_create_server_missing() -> bool:
+    """True only while tideloop's create_server raises NotImplementedError."""
+    loop = tideloop.new_event_loop()
+    try:
+        server = loop.run_until_complete(loop.create_server(asyncio.Protocol, "127.0.0.1", 0))
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+        return False
+    except NotImplementedError:
+        return True
+    finally:
+        loop.close()
+
+
+def _skip_unless_served(loop: str) -> None:
+    if loop.startswith("tideloop") and _tideloop_create_server_missing():
+        pytest.skip("tideloop's loop.create_server raises NotImplementedError (not written yet)")
+
+
+def _check_report(report: dict[str, Any], loops: list[str], names: list[str]) -> None:
+    assert report["group"] == "streams"
+    assert report["quick"] is True
+    assert report["loops"] == loops
+    assert report["rounds"] == 1
+    assert report["client"]["kind"] in ("c", "python")
+    assert [b["name"] for b in report["benchmarks"]] == names
+    if sys.platform.startswith("linux"):
+        noise = report["noise"]
+        assert noise["runs"] == len(names) * len(loops)
+        assert 0 <= noise["median"] <= noise["max"]
+    cases = {c.name: c for c in FULL_CASES}
+    for bench in report["benchmarks"]:
+        case = cases[bench["name"]]
+        assert (bench["handler"], bench["size"], bench["conns"]) == (
+            case.handler,
+            case.size,
+            case.conns,
+        )
+        assert set(bench["results"]) == set(loops)
+        for name, res in bench["results"].items():
+            assert res["ok"], (bench["name"], name, res["error"], res.get("detail"))
+            assert res["msgs_per_sec"] > 0
+            assert res["server_cpu_us_per_msg"] > 0
+            assert 0 <= res["server_user_us_per_msg"] <= res["server_cpu_us_per_msg"]
+            assert res["client_cpu_us_per_msg"] > 0
+            assert isinstance(res["client_bound"], bool)
+            assert res["client_bound"] is (res["client_share"] >= 1.0)
+            # Every echoed byte was compared with what was sent.
+            reply = case.size if case.mode == "echo" else len(HTTP_RESPONSE)
+            assert res["messages"] > case.conns
+            assert res["verified_bytes"] >= (res["messages"] - case.conns) * reply > 0
+            (rnd,) = res["rounds"]
+            assert rnd["msgs"] == res["messages"]
+            assert rnd["wall_s"] > 0 and rnd["server_wall_s"] > 0
+            assert rnd["server_user_s"] >= 0 and rnd["server_sys_s"] >= 0
+            assert rnd["msgs_per_sec"] == pytest.approx(res["msgs_per_sec"])
+            assert res["server_cpu_us_per_msg"] == pytest.approx(
+                (rnd["server_user_s"] + rnd["server_sys_s"])
+                / (rnd["msgs_per_sec"] * rnd["server_wall_s"])
+                * 1e6
+            )
+            assert set(res["pooled"]) == {
+                "server_cpu_us_per_msg",
+                "server_user_us_per_msg",
+                "client_cpu_us_per_msg",
+            }
+            if sys.platform.startswith("linux"):
+                assert rnd["background_cores"] >= 0
+        for key in ("ratios", "ratios_median", "cpu_ratios", "user_cpu_ratios"):
+            assert isinstance(bench[key], dict)
+
+
+# -- the whole benchmark, quick --------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_streams_is_the_default_group() -> None:
+    assert DEFAULT_GROUP == "streams"
+    names = [b.name for b in get_group("streams").benchmarks]
+    assert names == [c.name for c in FULL_CASES]
+    assert len(set(names)) == len(names)
+    assert set(QUICK_CASES) <= set(DEFAULT_CASES) <= set(FULL_CASES)
+    handlers = {c.handler for c in QUICK_CASES}
+    assert handlers == {"protocol", "buffered", "streams", "split", "http"}
+    assert {c.size for c in DEFAULT_CASES if c.handler != "http"} == {64, 1024, 100 * 1024}
+
+
+@pytest.mark.timeout(120)
+def test_quick_asyncio_json() -> None:
+    proc = _run("-m", "tideloop", "bench", "--quick", "--json", "--loops", "asyncio", timeout=110)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # Progress lines on stderr (not a tty here), one per run at least.
+    for case in QUICK_CASES:
+        assert f"streams/{case.name}" in proc.stderr
+    report = json.loads(proc.stdout)
+    _check_report(report, ["asyncio"], [c.name for c in QUICK_CASES])
+    for bench in report["benchmarks"]:
+        assert bench["results"]["asyncio"]["loop_type"].startswith("asyncio")
+        assert bench["ratios"] == {}  # one loop: nothing to compare with
+
+
+@pytest.mark.timeout(150)
+def test_quick_tideloop_json() -> None:
+    _skip_unless_served("tideloop")
+    proc = _run(
+        "-m",
+        "tideloop",
+        "bench",
+        "--quick",
+        "--json",
+        "--loops",
+        "tideloop,asyncio",
+        timeout=140,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    _check_report(report, ["tideloop", "asyncio"], [c.name for c in QUICK_CASES])
+    for bench in report["benchmarks"]:
+        res = bench["results"]
+        assert res["tideloop"]["loop_type"].startswith("tideloop")
+        assert res["asyncio"]["loop_type"].startswith("asyncio")
+        ratio = bench["ratios"]["tideloop/asyncio"]
+        assert ratio == pytest.approx(
+            res["tideloop"]["msgs_per_sec"] / res["asyncio"]["msgs_per_sec"]
+        )
+        cpu = bench["cpu_ratios"]["tideloop/asyncio"]
+        assert cpu == pytest.approx(
+            res["asyncio"]["server_cpu_us_per_msg"] / res["tideloop"]["server_cpu_us_per_msg"]
+        )
+
+
+@pytest.mark.timeout(120)
+def test_quick_table_with_python_client() -> None:
+    proc = _run(
+        str(ROOT / "benchmarks" / "echo.py"),
+        "--quick",
+        "--loops",
+        "asyncio",
+        "--client",
+        "python",
+        "--client-procs",
+        "2",
+        "--bench",
+        "protocol-1k-10c,http-10c",
+        timeout=110,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "Python selectors client (2 processes)" in out
+    for word in ("Throughput", "Server CPU per message", "Load generator", "protocol-1k-10c"):
+        assert word in out
+    assert "http-10c" in out
+    assert "FAILED" not in out
+
+
+@pytest.mark.timeout(30)
+def test_cli_errors_and_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--list"]) == 0
+    out = capsys.readouterr().out
+    for case in FULL_CASES:
+        assert case.name in out
+    assert main(["bench", "--bench", "nosuchcase"]) == 2
+    assert "nosuchcase" in capsys.readouterr().err
+    assert main(["bench", "--repeats", "2"]) == 2
+    assert "--repeats" in capsys.readouterr().err
+    assert main(["bench", "--group", "micro", "--full"]) == 2
+    assert "--full applies to the streams group" in capsys.readouterr().err
+    assert main(["bench", "--duration", "0"]) == 2
+    assert "--duration" in capsys.readouterr().err
+    assert main(["bench", "--client-procs", "0"]) == 2
+    assert "--client-procs" in capsys.readouterr().err
+
+
+# -- the server under test -------------------------------------------------------------
+
+
+class _Server:
+    """``python -m tideloop._bench._echo_server`` driven over its control pipe."""
+
+    def __init__(self, loop: str, handler: str, *, module: bool = True) -> None:
+        head = [sys.executable, "-m", "tideloop._bench._echo_server"]
+        cmd = head if module else server_command()
+        self.proc = subprocess.Popen(
+            [*cmd, "--loop", loop, "--handler", handler, "--port", "0"],
+            env=_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        hello = self.event()
+        assert hello["event"] == "listening", hello
+        self.hello = hello
+        self.port = int(hello["port"])
+
+    def event(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line, self.proc.stderr.read().decode() if self.proc.stderr else "no output"
+        obj: dict[str, Any] = json.loads(line)
+        return obj
+
+    def command(self, text: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text)
+        self.proc.stdin.flush()
+
+    def close(self) -> tuple[int, str]:
+        """Close the control pipe (the server stops), wait for the exit."""
+        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
+        if not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        self.proc.stdout.read()
+        err = self.proc.stderr.read().decode()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return self.proc.wait(timeout=20), err
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[..., _Server]]:
+    servers: list[_Server] = []
+
+    def make(loop: str, handler: str, *, module: bool = True) -> _Server:
+        server = _Server(loop, handler, module=module)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        if server.proc.poll() is None:
+            server.proc.kill()
+        if server.proc.stdout is not None and not server.proc.stdout.closed:
+            server.close()
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = sock.recv(n)
+        assert chunk, "server closed the connection"
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("loop", ["asyncio", "tideloop"])
+@pytest.mark.parametrize("handler", ["protocol", "buffered", "streams", "split"])
+def test_echo_server_handlers(
+    server_factory: Callable[..., _Server], loop: str, handler: str
+) -> None:
+    _skip_unless_served(loop)
+    server = server_factory(loop, handler)
+    assert server.hello["loop_type"].startswith(loop)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        for size in (1, SPLIT_HEAD_BYTES, SPLIT_HEAD_BYTES + 1, 1024, 100 * 1024):
+            payload = os.urandom(size)
+            sock.sendall(payload)
+            assert _recv_exactly(sock, size) == payload
+    server.command(b"r\n")
+    sample = server.event()
+    assert sample["event"] == "sample"
+    assert sample["utime"] >= 0 and sample["stime"] >= 0 and sample["t"] > 0
+    server.command(b"q\n")
+    closed = server.event()
+    assert closed == {"event": "closed", "connections": 1, "errors": []}
+    status, err = server.close()
+    assert status == 0, err
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("loop", ["asyncio", "tideloop"])
+def test_http_server(server_factory: Callable[..., _Server], loop: str) -> None:
+    _skip_unless_served(loop)
+    server = server_factory(loop, "http", module=False)  # the way the benchmark starts it
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(HTTP_REQUEST)
+        assert _recv_exactly(sock, len(HTTP_RESPONSE)) == HTTP_RESPONSE
+        # Pipelined, and split across writes: one response per request.
+        sock.sendall(HTTP_REQUEST * 2 + HTTP_REQUEST[:10])
+        sock.sendall(HTTP_REQUEST[10:])
+        assert _recv_exactly(sock, 3 * len(HTTP_RESPONSE)) == 3 * HTTP_RESPONSE
+        sock.sendall(b"NONSENSE\r\n\r\n")
+        reply = sock.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 400 ")
+        assert _recv_until_eof(sock, reply).endswith(b"\r\n\r\n")
+    # EOF on the control pipe stops the server as "q" does, with open connections too.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(HTTP_REQUEST)  # accepted and served: counted
+        assert _recv_exactly(sock, len(HTTP_RESPONSE)) == HTTP_RESPONSE
+        assert server.proc.stdin is not None
+        server.proc.stdin.close()
+        closed = server.event()
+    assert closed["event"] == "closed"
+    assert closed["connections"] == 2
+    assert closed["errors"] == []
+    status, err = server.close()
+    assert status == 0, err
+
+
+def _recv_until_eof(sock: socket.socket, first: bytes) -> bytes:
+    data = first
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
+
+
+# -- the load generators verify what they get ------------------------------------------
+
+
+class _BrokenServer:
+    """A blocking echo server on a thread that misbehaves on its 3rd message.
+
+    ``fault``: ``corrupt`` flips a byte, ``extra`` appends one, ``close``
+    closes the connection instead of answering.
+    """
+
+    def __init__(self, fault: str, size: int) -> None:
+        self.fault = fault
+        self.size = size
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            for count in range(1, 1_000_000):
+                try:
+                    data = _recv_exactly(conn, self.size)
+                except (AssertionError, OSError):
+                    return
+                if count == 3:
+                    if self.fault == "close":
+                        return
+                    if self.fault == "corrupt":
+                        data = data[:-1] + bytes([data[-1] ^ 0xFF])
+                    else:
+                        data += b"!"
+                try:
+                    conn.sendall(data)
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(timeout=20)
+
+
+def _clients() -> list[str]:
+    kinds = ["python"]
+    try:
+        resolve_client("c")
+    except RuntimeError:
+        pass
+    else:
+        kinds.insert(0, "c")
+    return kinds
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", _clients())
+@pytest.mark.parametrize(
+    ("fault", "messages"),
+    [
+        ("corrupt", ("differ from the expected",)),
+        # The extra byte comes with the reply, or first in the next one.
+        ("extra", ("were expected", "differ from the expected")),
+        ("close", ("closed by the server",)),
+    ],
+)
+def test_load_generator_catches_broken_server(
+    kind: str, fault: str, messages: tuple[str, ...]
+) -> None:
+    client: ClientInfo = resolve_client(kind, procs=1)
+    size = 100 if fault != "corrupt" else 70_000  # a large one arrives in pieces
+    server = _BrokenServer(fault, size)
+    try:
+        cmd = client_command(
+            client,
+            host="127.0.0.1",
+            port=server.port,
+            conns=1,
+            size=size,
+            mode="echo",
+            warmup_s=30,
+            duration_s=30,
+        )
+        # stdin stays open (a pipe): the client would run for a minute if the
+        # fault went unnoticed; the test's timeout would then fail it.
+        with subprocess.Popen(
+            cmd, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        ) as proc:
+            assert proc.stdout is not None
+            events = [json.loads(line) for line in proc.stdout if line.strip()]
+            status = proc.wait()
+            assert proc.stdin is not None
+            proc.stdin.close()
+    finally:
+        server.close()
+    assert status == 3, events
+    assert events[0]["event"] == "ready"
+    assert events[-1]["event"] == "error"
+    assert any(m in events[-1]["message"] for m in messages), events[-1]
