@@ -122,6 +122,9 @@ class StreamTransport(asyncio.Transport):
         self._high_water = WRITE_HIGH_WATER_BYTES
         self._low_water = WRITE_HIGH_WATER_BYTES // 4
         self._flush_queue: list[StreamTransport] = loop._flush_queue
+        # The loop's receive buffer (shared by its transports; see reads).
+        self._recv_buffer = loop._recv_buffer
+        self._recv_view = loop._recv_view
         if server is not None:
             server._attach(self)
         loop._transports[self._sock_fd] = self
@@ -220,7 +223,7 @@ class StreamTransport(asyncio.Transport):
             self._read_into_protocol()
             return
         try:
-            nbytes = self._sock.recv_into(self._loop._recv_buffer)
+            nbytes = self._sock.recv_into(self._recv_buffer)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -231,7 +234,7 @@ class StreamTransport(asyncio.Transport):
         if not nbytes:
             self._on_eof()
             return
-        data = self._loop._recv_view[:nbytes].tobytes()
+        data = self._recv_view[:nbytes].tobytes()
         try:
             self._protocol.data_received(data)
         except (SystemExit, KeyboardInterrupt):
@@ -294,16 +297,8 @@ class StreamTransport(asyncio.Transport):
                 )
             # The caller may reuse a mutable buffer once write() returns.
             data = bytes(data)
-        if self._eof:
-            raise RuntimeError("Cannot call write() after write_eof()")
-        if self._empty_waiter is not None:
-            raise RuntimeError("unable to write; sendfile is in progress")
-        if not data:
-            return
-        if self._conn_lost:
-            if self._conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
-                logger.warning("socket.send() raised exception.")
-            self._conn_lost += 1
+        if self._eof or self._empty_waiter is not None or self._conn_lost or not data:
+            self._write_refused(data)
             return
         self._buffer.append(data)
         size = self._buffer_size = self._buffer_size + len(data)
@@ -319,6 +314,18 @@ class StreamTransport(asyncio.Transport):
                 # Send what the kernel takes before deciding to pause.
                 self._flush()
             self._maybe_pause_protocol()
+
+    def _write_refused(self, data: bytes) -> None:
+        """write()'s rare cases, in asyncio's order of checks."""
+        if self._eof:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to write; sendfile is in progress")
+        if not data:
+            return
+        if self._conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+            logger.warning("socket.send() raised exception.")
+        self._conn_lost += 1
 
     def writelines(self, list_of_data: Any) -> None:
         if not _WRITELINES_MEMORYVIEW:
