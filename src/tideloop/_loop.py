@@ -624,7 +624,11 @@ class EventLoop(  # type: ignore[misc]
             if handle._cancelled:
                 continue
             try:
-                handle._context.run(handle._callback, *handle._args)
+                if handle._args:
+                    handle._context.run(handle._callback, *handle._args)
+                else:
+                    # No star-call: it builds a list and a tuple per call.
+                    handle._context.run(handle._callback)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:

@@ -273,7 +273,11 @@ class Backend:
             if handle._cancelled:
                 continue
             try:
-                handle._context.run(handle._callback, *handle._args)  # type: ignore[attr-defined]
+                if handle._args:
+                    handle._context.run(handle._callback, *handle._args)  # type: ignore[attr-defined]
+                else:
+                    # No star-call: it builds a list and a tuple per call.
+                    handle._context.run(handle._callback)  # type: ignore[attr-defined]
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
