@@ -3,7 +3,10 @@
 * ``tideloop info [--json]``: versions, backends, OS features;
 * ``tideloop bench [--group G] [--quick] [--json] [--loops L] ...``: benchmarks
   against stock asyncio and uvloop (see ``tideloop._bench``);
-* ``tideloop run``: reserved (see ``build_parser``).
+* ``tideloop run FILE [ARGS]`` / ``tideloop run -m MODULE [ARGS]``: run a
+  program as ``python FILE`` / ``python -m MODULE`` would, with tideloop as
+  the loop that ``asyncio.run``/``asyncio.Runner`` create (through the event
+  loop policy, the extension point both consult when no loop_factory is given).
 """
 
 from __future__ import annotations
@@ -80,6 +83,53 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    import runpy
+    import warnings
+
+    from ._runner import install
+
+    if args.module:
+        program_args = ([args.target] if args.target else []) + args.args
+        sys.argv = [args.module, *program_args]
+    else:
+        if not args.target:
+            print("tideloop run: give a FILE or -m MODULE", file=sys.stderr)
+            return 2
+        path = args.target
+        if not os.path.exists(path):
+            print(
+                f"tideloop run: can't open file {os.path.abspath(path)!r}: "
+                "[Errno 2] No such file or directory",
+                file=sys.stderr,
+            )
+            return 2
+        sys.argv = [path, *args.args]
+        sys.path[0] = os.path.dirname(os.path.abspath(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        install()
+    try:
+        if args.module:
+            runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(sys.argv[0], run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        print(code, file=sys.stderr)
+        return 1
+    except ImportError as exc:
+        if args.module and getattr(exc, "name", None) == args.module:
+            print(f"tideloop run: No module named {args.module}", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._bench._cli import add_bench_arguments
 
@@ -109,13 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_arguments(p_bench)
     p_bench.set_defaults(func=_cmd_bench)
 
-    # --- `run FILE | -m MODULE` subcommand: reserved for its own issue -----
-    # Run a script or module under tideloop (like `python FILE` / `python -m
-    # MODULE`, with tideloop installed as the event loop).  Register it here:
-    #   p_run = sub.add_parser("run", help=..., description=...)
-    #   ... add its arguments ...
-    #   p_run.set_defaults(func=_cmd_run)
-    # -----------------------------------------------------------------------
+    p_run = sub.add_parser(
+        "run",
+        help="run a script or module with tideloop as asyncio's loop",
+        description="Run FILE (like `python FILE`) or MODULE (like `python -m MODULE`) "
+        "with tideloop installed as the event loop policy, so the loops that "
+        "asyncio.run() and asyncio.Runner() create are tideloop loops.",
+    )
+    p_run.add_argument("-m", dest="module", metavar="MODULE", help="run a module as a script")
+    p_run.add_argument("target", nargs="?", metavar="FILE", help="the script to run")
+    p_run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the program")
+    p_run.set_defaults(func=_cmd_run)
 
     return parser
 
