@@ -545,6 +545,7 @@ class EventLoop(  # type: ignore[misc]
             if scheduled or backend.queued_during_poll:
                 self._run_late_arrivals(scheduled, backend.queued_during_poll)
         else:
+            backend.polls += 1
             events = backend.poll(timeout)
             if events:
                 backend.dispatch(events)

@@ -240,6 +240,7 @@ class Backend:
         queues them, so a handle cancelled or replaced by an earlier callback
         of the same batch does not run.
         """
+        self.polls += 1
         events = self.poll(timeout)
         # Callbacks other threads queued while we polled: asyncio runs them
         # after this batch's I/O handles, so the caller must know them.

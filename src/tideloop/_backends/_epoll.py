@@ -16,7 +16,6 @@ from ._base import Backend, EventList
 
 _IN = select.EPOLLIN
 _OUT = select.EPOLLOUT
-MAX_EVENTS = 1024
 
 
 class EpollBackend(Backend):
@@ -31,6 +30,10 @@ class EpollBackend(Backend):
             self._epoll.close()
             self._waker.close()
             raise
+        # The C method directly: no Python frame per iteration. It takes the
+        # loop's timeouts as they are (None blocks, seconds as a float, rounded
+        # up to whole milliseconds) and returns at most FD_SETSIZE-1 events.
+        self.poll = self._epoll.poll  # type: ignore[method-assign]
 
     def fileno(self) -> int:
         return self._epoll.fileno()
@@ -56,8 +59,9 @@ class EpollBackend(Backend):
                     raise
 
     def poll(self, timeout: float | None) -> EventList:
-        self.polls += 1
-        return self._epoll.poll(-1 if timeout is None else timeout, MAX_EVENTS)
+        # Replaced per instance by epoll.poll itself (see __init__); kept for
+        # the type and for subclasses.
+        return self._epoll.poll(timeout)
 
     def _close_poller(self) -> None:
         self._epoll.close()

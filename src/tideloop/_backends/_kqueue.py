@@ -46,7 +46,6 @@ class KqueueBackend(Backend):  # pragma: no cover - not on Linux
             self._change(fd, False, write)
 
     def poll(self, timeout: float | None) -> EventList:
-        self.polls += 1
         kq = select
         nfds = len(self._readers) + len(self._writers) + 1
         out: EventList = []

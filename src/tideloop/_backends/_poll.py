@@ -41,7 +41,6 @@ class PollBackend(Backend):
                 pass
 
     def poll(self, timeout: float | None) -> EventList:
-        self.polls += 1
         events = self._poll.poll(None if timeout is None else ceil_ms(timeout))
         for _fd, mask in events:
             if mask & _NVAL:

@@ -38,7 +38,6 @@ class SelectBackend(Backend):
             self._wset.discard(fd)
 
     def poll(self, timeout: float | None) -> EventList:
-        self.polls += 1
         while True:
             try:
                 r, w, _ = select.select(self._rset, self._wset, [], timeout)
