@@ -1201,3 +1201,54 @@ def test_unclosed_transport_warns(loop: Loop) -> None:
         gc.collect()
     with pytest.raises(OSError):
         os.fstat(fd)  # the socket was closed
+
+
+def test_queued_datagrams_interleave_with_scheduled_callbacks(loop: Loop) -> None:
+    """Datagrams already queued in the socket are delivered one per
+    iteration relative to the callbacks datagram_received() schedules:
+    d1, cb1, d2, cb2, ... (tideloop reads several per wake-up only while
+    nothing else became ready)."""
+    order: list[str] = []
+
+    class Proto(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            order.append("d" + data.decode())
+            loop.call_soon(order.append, "cb" + data.decode())
+
+    async def main() -> None:
+        tr, _ = await loop.create_datagram_endpoint(Proto, local_addr=("127.0.0.1", 0))
+        addr = tr.get_extra_info("sockname")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(4):
+                s.sendto(str(i).encode(), addr)
+            while len(order) < 8:
+                await asyncio.sleep(0)
+        tr.close()
+        await spin()
+
+    run(loop, main())
+    assert order == ["d0", "cb0", "d1", "cb1", "d2", "cb2", "d3", "cb3"]
+
+
+def test_queued_datagrams_all_delivered_in_order(loop: Loop) -> None:
+    got: list[bytes] = []
+    done = loop.create_future()
+
+    class Proto(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            got.append(data)
+            if len(got) == 100 and not done.done():
+                done.set_result(None)
+
+    async def main() -> None:
+        tr, _ = await loop.create_datagram_endpoint(Proto, local_addr=("127.0.0.1", 0))
+        addr = tr.get_extra_info("sockname")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(100):
+                s.sendto(b"%03d" % i, addr)
+            await asyncio.wait_for(done, 10)
+        tr.close()
+        await spin()
+
+    run(loop, main())
+    assert got == [b"%03d" % i for i in range(100)]

@@ -10,10 +10,11 @@ Every (benchmark, loop, round) runs in a fresh interpreter
 (``python -m tideloop._bench._worker``), so one loop's heap or GC state cannot
 skew another's; rounds alternate the order of the loops.
 
-A group that needs more than one process per measurement (``streams``: a
-server process and a load generator) defines a module-level ``run_cli`` as
-well; the CLI then hands the whole run to it (see :func:`get_runner`), and its
-``GROUP`` only names the benchmarks for ``--list`` and ``--bench``.
+A group that needs more than one process per measurement (``streams`` and
+``udp``: a server process and a load generator) defines a module-level
+``run_cli`` as well; the CLI then hands the whole run to it (see
+:func:`get_runner`), and its ``GROUP`` only names the benchmarks for
+``--list`` and ``--bench``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ GROUPS: dict[str, str] = {
     "streams": "tideloop._bench.streams",  # stream echo benchmark: the main one
     "micro": "tideloop._bench.micro",
     "spawn": "tideloop._bench.spawn",  # subprocess spawn + wait
+    "udp": "tideloop._bench.udp",  # UDP echo (DatagramProtocol), C load generator
 }
 
 #: What ``tideloop bench`` runs without ``--group``.

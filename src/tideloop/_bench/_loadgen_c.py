@@ -30,7 +30,7 @@ from typing import Final
 
 from ._wire import HTTP_REQUEST, HTTP_RESPONSE, c_bytes_literal
 
-__all__ = ["BuildResult", "build_c_client", "c_source"]
+__all__ = ["BuildResult", "build_c_client", "build_c_program", "c_source"]
 
 # Command line and output are the same as the Python client's (see _loadgen).
 _C_TEMPLATE: Final = r"""
@@ -347,24 +347,30 @@ def _find_compiler() -> str | None:
 
 def build_c_client() -> BuildResult:
     """Build (or find in the cache) the C client; never raises."""
+    return build_c_program(c_source(), "loadgen")
+
+
+def build_c_program(source: str, name: str) -> BuildResult:
+    """Build (or find in the cache) the epoll client ``source`` as
+    ``NAME-<hash>``; never raises.  Also used by the UDP group's client
+    (``_udp_loadgen``)."""
     if not sys.platform.startswith("linux"):
         return BuildResult(None, None, False, "the C client uses epoll (Linux only)")
     compiler = _find_compiler()
     if compiler is None:
         return BuildResult(None, None, False, "no C compiler (cc, gcc, clang or $CC) found")
-    source = c_source()
     key = hashlib.sha256((compiler + "\0" + source).encode()).hexdigest()[:16]
     errors: list[str] = []
     for directory in _cache_dirs():
-        binary = directory / f"loadgen-{key}"
+        binary = directory / f"{name}-{key}"
         if binary.is_file() and os.access(binary, os.X_OK):
             return BuildResult(binary, compiler, True)
         try:
             directory.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=directory, prefix=".build-") as tmp:
-                src = Path(tmp) / "loadgen.c"
+                src = Path(tmp) / f"{name}.c"
                 src.write_text(source)
-                out = Path(tmp) / "loadgen"
+                out = Path(tmp) / name
                 proc = subprocess.run(
                     [compiler, "-O2", "-std=gnu11", "-Wall", "-o", str(out), str(src)],
                     stdin=subprocess.DEVNULL,

@@ -70,6 +70,8 @@ logger = logging.getLogger("asyncio")
 
 WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
 LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
+# Datagrams read per readiness event at most (libuv reads up to 32).
+DATAGRAMS_PER_WAKEUP: Final = 32
 _PY313: Final = sys.version_info >= (3, 13)
 # 3.12+ refuses a sock= already used by another transport (3.11 takes it).
 _CHECK_FD_IN_USE: Final = sys.version_info >= (3, 12)
@@ -222,25 +224,38 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
         self._loop._remove_writer(self._sock_fd)
 
     def _on_readable(self) -> None:
-        if self._conn_lost:
-            return
+        # asyncio reads one datagram per readiness event, so every datagram
+        # costs a loop iteration and a poll. We read on while the socket has
+        # datagrams (up to DATAGRAMS_PER_WAKEUP, as libuv does) but only as
+        # long as nothing else became ready: as soon as a datagram_received()
+        # schedules a callback, we stop and let it run first, which is the
+        # order asyncio would run them in.
         loop = self._loop
-        try:
-            nbytes, addr = self._sock.recvfrom_into(loop._recv_buffer)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            # ICMP errors and the like: the endpoint stays usable.
-            self._protocol.error_received(exc)
-            return
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal read error on datagram transport")
-            return
-        # As in asyncio, an exception from the protocol goes to the loop's
-        # exception handler (it escapes this callback); reading goes on.
-        self._protocol.datagram_received(loop._recv_view[:nbytes].tobytes(), addr)
+        ready = loop._ready
+        recv_into = self._sock.recvfrom_into
+        buffer = loop._recv_buffer
+        view = loop._recv_view
+        for _ in range(DATAGRAMS_PER_WAKEUP):
+            if self._conn_lost or self._closing or self._paused:
+                return
+            try:
+                nbytes, addr = recv_into(buffer)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # ICMP errors and the like: the endpoint stays usable.
+                self._protocol.error_received(exc)
+                return
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal read error on datagram transport")
+                return
+            # As in asyncio, an exception from the protocol goes to the loop's
+            # exception handler (it escapes this callback); reading goes on.
+            self._protocol.datagram_received(view[:nbytes].tobytes(), addr)
+            if ready:
+                return
 
     # -- writing -------------------------------------------------------------------
 
