@@ -166,7 +166,7 @@ def _flow_limits(high: int | None, low: int | None, kib: int) -> tuple[int, int]
 
 def _force_close(transport: Any, exc: BaseException | None) -> None:
     """Close the transport underneath at once, with ``exc`` for its protocol."""
-    if type(transport) is StreamTransport:
+    if isinstance(transport, StreamTransport):
         if transport._write_state == QUEUED and not transport._conn_lost:
             # asyncio's transports send on write(); ours gather until the end
             # of the iteration: send what was written before dropping the rest.

@@ -32,6 +32,7 @@ GROUPS: dict[str, str] = {
     "streams": "tideloop._bench.streams",  # stream echo benchmark: the main one
     "micro": "tideloop._bench.micro",
     "spawn": "tideloop._bench.spawn",  # subprocess spawn + wait
+    "tls": "tideloop._bench.tls",  # TLS echo and handshakes
     "udp": "tideloop._bench.udp",  # UDP echo (DatagramProtocol), C load generator
 }
 

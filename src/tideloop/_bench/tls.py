@@ -11,6 +11,11 @@ Scenarios, each run with a fresh server process per loop:
   the TLS handshake, echoing one byte and closing (close_notify both ways),
   over and over. A new full handshake every time (no session resumption).
 
+Each (scenario, loop) runs ``--rounds`` times, the loops' order alternating
+from round to round; the report shows the round with the median server CPU
+per operation. With two CPUs or more, the server is pinned to one and the
+load generator to the others.
+
 Figures: messages (or handshakes) per second, and the server's CPU time per
 message from ``getrusage(RUSAGE_SELF)`` (user + system, the OS's account of
 the whole server process) over the measurement window, plus the load
@@ -53,7 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, cast
 
-__all__ = ["SCENARIOS", "Result", "main", "run_benchmark"]
+__all__ = ["SCENARIOS", "Result", "main", "median_results", "run_benchmark"]
 
 BOOTSTRAP: Final = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); "
@@ -170,6 +175,11 @@ class _EchoServerProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.transport.write(data)
+
+
+def _pin(cpus: str | None) -> None:
+    if cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
 
 
 def _serve(loop_spec: str, cert: str, key: str) -> int:
@@ -369,7 +379,10 @@ def _child_main(argv: Sequence[str]) -> int:
     load.add_argument("--size", type=int, required=True)
     load.add_argument("--t0", type=float, required=True)
     load.add_argument("--t1", type=float, required=True)
+    for sub_parser in (serve, load):
+        sub_parser.add_argument("--cpus", default=None)
     args = parser.parse_args(argv)
+    _pin(args.cpus)
     if args.role == "serve":
         return _serve(args.loop, args.cert, args.key)
     return _load(args)
@@ -428,7 +441,8 @@ def run_benchmark(
     """One scenario on one loop: a fresh server process and load generator."""
     mode, size = SCENARIOS[scenario]
     cert, key, ca = certs
-    server = _spawn(["serve", "--loop", loop_spec, "--cert", cert, "--key", key])
+    server_cpus, client_cpus = _cpu_split()
+    server = _spawn(["serve", "--loop", loop_spec, "--cert", cert, "--key", key, *server_cpus])
     client: subprocess.Popen[str] | None = None
     try:
         port = _read_event(server, "listening")["port"]
@@ -438,6 +452,7 @@ def run_benchmark(
             [
                 "load", "--port", str(port), "--ca", ca, "--mode", mode,
                 "--conns", str(conns), "--size", str(size), "--t0", repr(t0), "--t1", repr(t1),
+                *client_cpus,
             ]
         )  # fmt: skip
         assert server.stdin is not None
@@ -470,6 +485,29 @@ def run_benchmark(
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def _cpu_split() -> tuple[list[str], list[str]]:
+    """Server on one CPU, load generator on the others (when there are two or more):
+    no migrations, no competition between the two."""
+    if not hasattr(os, "sched_getaffinity"):
+        return [], []
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return [], []
+    return ["--cpus", str(cpus[0])], ["--cpus", ",".join(map(str, cpus[1:]))]
+
+
+def median_results(results: Sequence[Result]) -> list[Result]:
+    """One Result per (loop, scenario): the round with the median server CPU per op."""
+    groups: dict[tuple[str, str], list[Result]] = {}
+    for r in results:
+        groups.setdefault((r.loop, r.scenario), []).append(r)
+    out = []
+    for group in groups.values():
+        ordered = sorted(group, key=lambda r: r.server_us_per_op)
+        out.append(ordered[(len(ordered) - 1) // 2])
+    return out
 
 
 def default_loops() -> list[str]:
@@ -521,6 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds measured")
     parser.add_argument("--conns", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="runs per (scenario, loop)")
     parser.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH")
     args = parser.parse_args(argv)
     loops = [s.strip() for s in args.loops.split(",") if s.strip()]
@@ -531,28 +570,91 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="tideloop-tls-bench-") as tmp:
         certs = make_certificates(tmp)
-        for scenario in scenarios:
-            for loop_spec in loops:
-                print(f"  {scenario} on {loop_spec} ...", file=sys.stderr, flush=True)
-                results.append(
-                    run_benchmark(
-                        loop_spec,
-                        scenario,
-                        certs,
-                        warmup_s=args.warmup,
-                        duration_s=args.duration,
-                        conns=args.conns,
+        for round_no in range(args.rounds):
+            # Alternate the order of the loops from round to round.
+            order = loops if round_no % 2 == 0 else loops[::-1]
+            for scenario in scenarios:
+                for loop_spec in order:
+                    print(
+                        f"  round {round_no + 1}/{args.rounds}: {scenario} on {loop_spec}",
+                        file=sys.stderr,
+                        flush=True,
                     )
-                )
+                    results.append(
+                        run_benchmark(
+                            loop_spec,
+                            scenario,
+                            certs,
+                            warmup_s=args.warmup,
+                            duration_s=args.duration,
+                            conns=args.conns,
+                        )
+                    )
+    medians = median_results(results)
     if args.json is not None:
-        text = json.dumps([r.to_json() for r in results], indent=2)
+        text = json.dumps(
+            {
+                "median": [r.to_json() for r in medians],
+                "rounds": [r.to_json() for r in results],
+            },
+            indent=2,
+        )
         if args.json == "-":
             print(text)
         else:
             Path(args.json).write_text(text + "\n")
     else:
-        print(format_table(results))
+        print(f"median of {args.rounds} rounds (by server CPU per op)")
+        print(format_table(medians))
     return 0
+
+
+# -- ``tideloop bench --group tls`` ------------------------------------------------
+
+
+def _not_in_a_worker(loop: Any, n: int, timer: Any) -> None:
+    raise RuntimeError("TLS benchmarks run a server process and a client, not a worker")
+
+
+# The server and client children run this file as a script (so asyncio and
+# uvloop are measured without tideloop imported): only the package import
+# defines the group.
+if __package__:
+    from ._core import BenchGroup, Benchmark
+
+    GROUP = BenchGroup(
+        name="tls",
+        description="TLS echo (1 KiB, 100 KiB, 10 connections) and handshakes, server CPU per op",
+        benchmarks=tuple(
+            Benchmark(name, f"TLS {name}", "op", n=0, quick_n=0, fn=_not_in_a_worker)
+            for name in SCENARIOS
+        ),
+        rounds=3,
+        repeats=1,
+        quick_rounds=1,
+        quick_repeats=1,
+    )
+
+
+def run_cli(
+    args: argparse.Namespace, loops: Sequence[Any], only: Sequence[str] | None, progress: Any
+) -> int:
+    """``tideloop bench --group tls``: maps the shared options onto ``main``."""
+    argv = ["--loops", ",".join(spec.label for spec in loops)]
+    if only:
+        argv += ["--scenarios", ",".join(only)]
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+    argv += ["--rounds", str(rounds)]
+    if args.quick:
+        argv += ["--warmup", "0.2", "--duration", "0.5"]
+    else:
+        if getattr(args, "warmup", None):
+            argv += ["--warmup", str(args.warmup)]
+        if getattr(args, "duration", None):
+            argv += ["--duration", str(args.duration)]
+    if args.json:
+        argv += ["--json"]
+    return main(argv)
 
 
 if __name__ == "__main__":
