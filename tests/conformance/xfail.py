@@ -37,10 +37,6 @@ import sys
 from dataclasses import dataclass
 
 # Reasons, one per pending issue.
-DGRAM = "datagram endpoints: issue #5"
-PIPES = "pipe transports (connect_read_pipe/connect_write_pipe): issue #5"
-SUBPROCESS = "subprocess transports: issue #5"
-TLS = "TLS / start_tls: issue #6"
 PRIVATE = "uses asyncio private internals, not part of the loop API"
 
 NOT_IMPLEMENTED = r"NotImplementedError"
