@@ -62,13 +62,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .._net import set_reuseport
+from ._flow import WriteFlowControl
 
 if TYPE_CHECKING:
     from .._loop import EventLoop
 
 logger = logging.getLogger("asyncio")
 
-WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
 LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
 # Datagrams read per readiness event at most (libuv reads up to 32).
 DATAGRAMS_PER_WAKEUP: Final = 32
@@ -83,7 +83,7 @@ _Address = Any
 _Queued = tuple[bytes, _Address]
 
 
-class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
+class DatagramTransport(WriteFlowControl, asyncio.Transport, asyncio.DatagramTransport):
     """A UDP or Unix datagram socket under an ``asyncio.DatagramProtocol``.
 
     Also an ``asyncio.Transport`` as asyncio's is (``pause_reading``,
@@ -130,9 +130,7 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
         self._conn_lost = 0  # set when connection_lost is scheduled
         self._closing = False
         self._paused = False
-        self._protocol_paused = False
-        self._high_water = WRITE_HIGH_WATER_BYTES
-        self._low_water = WRITE_HIGH_WATER_BYTES // 4
+        self._init_flow_control()
         # Whether we are registered for reading/writing (for __repr__; flags
         # rather than the loop's handles, which would make reference cycles).
         self._reading = False
@@ -339,46 +337,6 @@ class DatagramTransport(asyncio.Transport, asyncio.DatagramTransport):
 
     def get_write_buffer_size(self) -> int:
         return self._buffer_size
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return (self._low_water, self._high_water)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        if high is None:
-            high = WRITE_HIGH_WATER_BYTES if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
-        self._maybe_pause_protocol()
-
-    def _maybe_pause_protocol(self) -> None:
-        if self._buffer_size <= self._high_water or self._protocol_paused:
-            return
-        self._protocol_paused = True
-        self._call_flow_control("pause_writing")
-
-    def _maybe_resume_protocol(self) -> None:
-        if self._protocol_paused and self._buffer_size <= self._low_water:
-            self._protocol_paused = False
-            self._call_flow_control("resume_writing")
-
-    def _call_flow_control(self, method: str) -> None:
-        try:
-            getattr(self._protocol, method)()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": f"protocol.{method}() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
 
     # -- teardown --------------------------------------------------------------------
 

@@ -62,12 +62,13 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from ._flow import WriteFlowControl
+
 if TYPE_CHECKING:
     from .._loop import EventLoop
 
 logger = logging.getLogger("asyncio")
 
-WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
 LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
 # On AIX, readability signals a closed reader only for sockets (asyncio's note).
 _FIFO_READER_DETECTION: Final = not sys.platform.startswith("aix")
@@ -244,7 +245,7 @@ class ReadPipeTransport(asyncio.ReadTransport):
             loop._on_fd_released()
 
 
-class WritePipeTransport(asyncio.WriteTransport):
+class WritePipeTransport(WriteFlowControl, asyncio.WriteTransport):
     """The write end of a pipe, a socket or a character device."""
 
     # No __slots__ (DESIGN.md 5a). Set before __init__ can fail, for __del__.
@@ -271,9 +272,7 @@ class WritePipeTransport(asyncio.WriteTransport):
         self._conn_lost = 0
         self._closing = False  # set by close() or write_eof()
         self._lost_scheduled = False
-        self._protocol_paused = False
-        self._high_water = WRITE_HIGH_WATER_BYTES
-        self._low_water = WRITE_HIGH_WATER_BYTES // 4
+        self._init_flow_control()
         self._writing = False  # registered for writing (for __repr__)
         mode = os.fstat(self._fileno).st_mode
         is_char = stat.S_ISCHR(mode)
@@ -427,46 +426,6 @@ class WritePipeTransport(asyncio.WriteTransport):
 
     def get_write_buffer_size(self) -> int:
         return len(self._buffer)
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return (self._low_water, self._high_water)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        if high is None:
-            high = WRITE_HIGH_WATER_BYTES if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
-        self._maybe_pause_protocol()
-
-    def _maybe_pause_protocol(self) -> None:
-        if len(self._buffer) <= self._high_water or self._protocol_paused:
-            return
-        self._protocol_paused = True
-        self._call_flow_control("pause_writing")
-
-    def _maybe_resume_protocol(self) -> None:
-        if self._protocol_paused and len(self._buffer) <= self._low_water:
-            self._protocol_paused = False
-            self._call_flow_control("resume_writing")
-
-    def _call_flow_control(self, method: str) -> None:
-        try:
-            getattr(self._protocol, method)()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": f"protocol.{method}() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
 
     # -- teardown ------------------------------------------------------------------
 

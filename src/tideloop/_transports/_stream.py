@@ -40,12 +40,13 @@ import warnings
 from asyncio.trsock import TransportSocket
 from typing import TYPE_CHECKING, Any, Final
 
+from ._flow import WriteFlowControl
+
 if TYPE_CHECKING:
     from .._loop import EventLoop
 
 logger = logging.getLogger("asyncio")
 
-WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
 # Protocol reads: recv_into() the loop's 256 KiB buffer, then copy exactly the
 # bytes received. Measured alternatives, server CPU per message (echo, 10
 # connections): asyncio's recv(256 KiB) crosses glibc's mmap threshold and
@@ -73,7 +74,7 @@ def set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class StreamTransport(asyncio.Transport):
+class StreamTransport(WriteFlowControl, asyncio.Transport):
     """A connected stream socket (TCP or Unix) under an asyncio protocol."""
 
     # No __slots__ here on purpose (DESIGN.md 5a): tests patch transport
@@ -118,9 +119,7 @@ class StreamTransport(asyncio.Transport):
         self._paused = False
         self._eof = False
         self._empty_waiter: asyncio.Future[None] | None = None
-        self._protocol_paused = False
-        self._high_water = WRITE_HIGH_WATER_BYTES
-        self._low_water = WRITE_HIGH_WATER_BYTES // 4
+        self._init_flow_control()
         self._flush_queue: list[StreamTransport] = loop._flush_queue
         # The loop's receive buffer (shared by its transports; see reads).
         self._recv_buffer = loop._recv_buffer
@@ -471,46 +470,6 @@ class StreamTransport(asyncio.Transport):
 
     def get_write_buffer_size(self) -> int:
         return self._buffer_size
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return (self._low_water, self._high_water)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        if high is None:
-            high = 64 * 1024 if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
-        self._maybe_pause_protocol()
-
-    def _maybe_pause_protocol(self) -> None:
-        if self._buffer_size <= self._high_water or self._protocol_paused:
-            return
-        self._protocol_paused = True
-        self._call_flow_control("pause_writing")
-
-    def _maybe_resume_protocol(self) -> None:
-        if self._protocol_paused and self._buffer_size <= self._low_water:
-            self._protocol_paused = False
-            self._call_flow_control("resume_writing")
-
-    def _call_flow_control(self, method: str) -> None:
-        try:
-            getattr(self._protocol, method)()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": f"protocol.{method}() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
 
     # -- sendfile support (loop.sendfile) ----------------------------------------
 

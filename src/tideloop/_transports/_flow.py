@@ -1,0 +1,73 @@
+"""Write flow control shared by the transports (asyncio's _FlowControlMixin).
+
+A transport that buffers writes calls ``_maybe_pause_protocol()`` after its
+buffer grows and ``_maybe_resume_protocol()`` after it shrinks; the protocol's
+``pause_writing()`` runs once when the buffer goes above the high watermark,
+``resume_writing()`` once when it is back at or below the low one. Errors in
+those protocol methods go to the loop's exception handler with asyncio's
+messages. Each transport says what its buffer size is
+(``get_write_buffer_size``) and sets ``_protocol``, ``_loop`` and
+``_protocol_paused``; ``_init_flow_control()`` sets the default limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
+
+
+class WriteFlowControl:
+    _protocol: Any
+    _loop: Any
+    _protocol_paused: bool
+    _high_water: int
+    _low_water: int
+
+    def _init_flow_control(self) -> None:
+        self._protocol_paused = False
+        self._high_water = WRITE_HIGH_WATER_BYTES
+        self._low_water = WRITE_HIGH_WATER_BYTES // 4
+
+    def get_write_buffer_size(self) -> int:
+        raise NotImplementedError
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (self._low_water, self._high_water)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if high is None:
+            high = WRITE_HIGH_WATER_BYTES if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high_water = high
+        self._low_water = low
+        self._maybe_pause_protocol()
+
+    def _maybe_pause_protocol(self) -> None:
+        if self._protocol_paused or self.get_write_buffer_size() <= self._high_water:
+            return
+        self._protocol_paused = True
+        self._call_flow_control("pause_writing")
+
+    def _maybe_resume_protocol(self) -> None:
+        if self._protocol_paused and self.get_write_buffer_size() <= self._low_water:
+            self._protocol_paused = False
+            self._call_flow_control("resume_writing")
+
+    def _call_flow_control(self, method: str) -> None:
+        try:
+            getattr(self._protocol, method)()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(
+                {
+                    "message": f"protocol.{method}() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
+            )
