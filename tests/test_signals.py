@@ -10,6 +10,7 @@ import asyncio
 import contextvars
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -359,3 +360,72 @@ def test_remove_unregistered(loop: asyncio.AbstractEventLoop) -> None:
     assert loop.remove_signal_handler(signal.SIGUSR1) is False
     assert loop.remove_signal_handler(signal.SIGKILL) is False
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+
+
+def test_sigchld_handler_and_subprocesses_together(loop: asyncio.AbstractEventLoop) -> None:
+    """A user's SIGCHLD handler runs, and the loop still reaps its children
+    and reports their exit codes."""
+    seen: list[int] = []
+    got_signal = loop.create_future()
+
+    def on_sigchld() -> None:
+        seen.append(signal.SIGCHLD)
+        if not got_signal.done():
+            got_signal.set_result(None)
+
+    async def main() -> list[int]:
+        loop.add_signal_handler(signal.SIGCHLD, on_sigchld)
+        try:
+            codes = []
+            for code in (0, 3, 7):
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-c", f"raise SystemExit({code})"
+                )
+                codes.append(await asyncio.wait_for(proc.wait(), 30))
+            await asyncio.wait_for(got_signal, 30)
+            return codes
+        finally:
+            loop.remove_signal_handler(signal.SIGCHLD)
+
+    assert loop.run_until_complete(main()) == [0, 3, 7]
+    assert seen and set(seen) == {signal.SIGCHLD}
+
+
+SIGINT_PROGRAM = """
+import asyncio, sys
+sys.path.insert(0, {src!r})
+import tideloop
+
+async def main():
+    print("ready", flush=True)
+    try:
+        await asyncio.get_running_loop().create_future()
+    except asyncio.CancelledError:
+        print("main cancelled", flush=True)
+        raise
+
+factory = tideloop.new_event_loop if {use_tideloop!r} else asyncio.new_event_loop
+try:
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main())
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", flush=True)
+"""
+
+
+@pytest.mark.parametrize("use_tideloop", [False, True], ids=["asyncio", "tideloop"])
+def test_ctrl_c_cancels_the_main_task(use_tideloop: bool) -> None:
+    """asyncio.Runner's SIGINT handling: Ctrl-C cancels the main task, then
+    KeyboardInterrupt is raised from run()."""
+    import subprocess
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    code = SIGINT_PROGRAM.format(src=src, use_tideloop=use_tideloop)
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert out.split() == ["main", "cancelled", "KeyboardInterrupt"]
+    assert proc.returncode == 0
