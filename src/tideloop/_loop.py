@@ -116,7 +116,10 @@ class EventLoop(  # type: ignore[misc]
     """A complete asyncio event loop. Create it with ``tideloop.new_event_loop()``."""
 
     def __init__(self, *, backend: str | None = None) -> None:
-        self._closed = False
+        # Closed until construction completes: a loop whose backend could not
+        # be made has nothing to close and must not warn from __del__.
+        self._closed = True
+        self._thread_id: int | None = None
         self._stopping = False
         # Holds our Handle and TimerHandle (siblings under asyncio.Handle).
         self._ready: deque[Any] = deque()
@@ -125,7 +128,6 @@ class EventLoop(  # type: ignore[misc]
         self._timer_cancelled_count = 0
         self._backend = make_backend(backend, self._ready)
         self._default_executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._thread_id: int | None = None
         self._clock_resolution = time.get_clock_info("monotonic").resolution
         self._exception_handler: Callable[[Any, dict[str, Any]], object] | None = None
         self._debug = False
@@ -154,6 +156,7 @@ class EventLoop(  # type: ignore[misc]
         # fd -> the file object add_reader/add_writer got, if not an int.
         self._fileobjs: dict[int, Any] = {}
         self._init_signals()
+        self._closed = False
 
     def __repr__(self) -> str:
         return (
@@ -656,6 +659,9 @@ class EventLoop(  # type: ignore[misc]
                     logger.warning("Executing %s took %.3f seconds", _format_handle(handle), dt)
             finally:
                 self._current_handle = None
+        # An exception kept by a handler references this frame: drop the
+        # last handle so it does not keep a task (and its error) alive.
+        handle = None
 
     def _report_callback_error(self, handle: asyncio.Handle, exc: BaseException) -> None:
         cb = format_callback_source(
