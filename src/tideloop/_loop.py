@@ -36,7 +36,6 @@ import socket
 import sys
 import threading
 import time
-import traceback
 import warnings
 import weakref
 from collections import deque
@@ -44,7 +43,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 from ._backends import make_backend
-from ._handles import Handle, TimerHandle, caller_stack, format_callback_source
+from ._errors import ErrorsMixin
+from ._handles import Handle, TimerHandle, caller_stack
 from ._net import NetMixin, answers_inline
 from ._signals import SignalsMixin
 from ._sock_api import SockAPIMixin
@@ -66,7 +66,6 @@ MIN_SCHEDULED_TIMER_HANDLES = 100
 MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5
 DEBUG_STACK_DEPTH = 10
 RECV_BUFFER_BYTES = 256 * 1024
-_HANDLER_IN_CONTEXT = sys.version_info >= (3, 12)
 # gh-111358 (3.12.3): shutdown_default_executor's timeout bounds the wait for
 # the executor; 3.12.0-3.12.2 wait for the jobs and only bound the join.
 _SHUTDOWN_TIMEOUT_BOUNDS_WAIT = sys.version_info >= (3, 12, 3) or sys.version_info < (3, 12)
@@ -104,6 +103,7 @@ def _format_handle(handle: asyncio.Handle) -> str:
 
 
 class EventLoop(  # type: ignore[misc]
+    ErrorsMixin,
     TLSMixin,
     SubprocessMixin,
     PipesMixin,
@@ -380,8 +380,7 @@ class EventLoop(  # type: ignore[misc]
                 thread.join(timeout)
             if thread.is_alive():
                 warnings.warn(
-                    "The executor did not finishing joining "
-                    f"its threads within {timeout} seconds.",
+                    f"The executor did not finishing joining its threads within {timeout} seconds.",
                     RuntimeWarning,
                     stacklevel=2,
                 )
@@ -663,22 +662,6 @@ class EventLoop(  # type: ignore[misc]
         # last handle so it does not keep a task (and its error) alive.
         handle = None
 
-    def _report_callback_error(self, handle: asyncio.Handle, exc: BaseException) -> None:
-        cb = format_callback_source(
-            handle._callback,  # type: ignore[attr-defined]
-            handle._args,  # type: ignore[attr-defined]
-            self._debug,
-        )
-        context: dict[str, Any] = {
-            "message": f"Exception in callback {cb}",
-            "exception": exc,
-            "handle": handle,
-        }
-        tb = handle._source_traceback  # type: ignore[attr-defined]
-        if tb:
-            context["source_traceback"] = tb
-        self.call_exception_handler(context)
-
     def _compact_timers(self) -> None:
         kept: list[_TimerEntry] = []
         for entry in self._scheduled:
@@ -886,83 +869,6 @@ class EventLoop(  # type: ignore[misc]
         self._ensure_fd_no_transport(fd)
         return self._remove_writer(fd)
 
-    # -- error handling ----------------------------------------------------------------
-
-    def get_exception_handler(self) -> Any:
-        return self._exception_handler
-
-    def set_exception_handler(self, handler: Any) -> None:
-        if handler is not None and not callable(handler):
-            raise TypeError(f"A callable object or None is expected, got {handler!r}")
-        self._exception_handler = handler
-
-    def default_exception_handler(self, context: dict[str, Any]) -> None:
-        message = context.get("message")
-        if not message:
-            message = "Unhandled exception in event loop"
-        exception = context.get("exception")
-        exc_info: Any
-        if exception is not None:
-            exc_info = (type(exception), exception, exception.__traceback__)
-        else:
-            exc_info = False
-        current = self._current_handle
-        if (
-            "source_traceback" not in context and current is not None and current._source_traceback  # type: ignore[attr-defined]
-        ):
-            context["handle_traceback"] = current._source_traceback  # type: ignore[attr-defined]
-        log_lines = [message]
-        for key in sorted(context):
-            if key in {"message", "exception"}:
-                continue
-            value = context[key]
-            if key == "source_traceback":
-                tb = "".join(traceback.format_list(value))
-                value = "Object created at (most recent call last):\n" + tb.rstrip()
-            elif key == "handle_traceback":
-                tb = "".join(traceback.format_list(value))
-                value = "Handle created at (most recent call last):\n" + tb.rstrip()
-            else:
-                value = repr(value)
-            log_lines.append(f"{key}: {value}")
-        logger.error("\n".join(log_lines), exc_info=exc_info)
-
-    def call_exception_handler(self, context: dict[str, Any]) -> None:
-        if self._exception_handler is None:
-            try:
-                self.default_exception_handler(context)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException:
-                logger.error("Exception in default exception handler", exc_info=True)
-            return
-        try:
-            ctx = _handler_context(context) if _HANDLER_IN_CONTEXT else None
-            if ctx is not None:
-                ctx.run(self._exception_handler, self, context)
-            else:
-                self._exception_handler(self, context)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            try:
-                self.default_exception_handler(
-                    {
-                        "message": "Unhandled error in exception handler",
-                        "exception": exc,
-                        "context": context,
-                    }
-                )
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException:
-                logger.error(
-                    "Exception in default exception handler "
-                    "while handling an unexpected error "
-                    "in custom exception handler",
-                    exc_info=True,
-                )
-
     def _check_sendfile_params(self, sock: Any, file: Any, offset: Any, count: Any) -> None:
         """asyncio's parameter checks for loop.sendfile (shared with sock_sendfile)."""
         check_sendfile_params(sock, file, offset, count)
@@ -979,18 +885,6 @@ class EventLoop(  # type: ignore[misc]
             timers_cancelled_pending=self._timer_cancelled_count,
         )
         return info
-
-
-def _handler_context(context: dict[str, Any]) -> Any:
-    """Python 3.12+ runs a custom exception handler in the context of the
-    failing task, future or handle."""
-    thing = context.get("task")
-    if thing is None:
-        thing = context.get("future")
-    if thing is None:
-        thing = context.get("handle")
-    ctx = thing.get_context() if thing is not None and hasattr(thing, "get_context") else None
-    return ctx if ctx is not None and hasattr(ctx, "run") else None
 
 
 def _set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
