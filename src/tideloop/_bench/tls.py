@@ -117,8 +117,8 @@ def _make_loop(spec: str) -> asyncio.AbstractEventLoop:
     if spec == "asyncio":
         return asyncio.DefaultEventLoopPolicy().new_event_loop()
     if spec == "uvloop":
-        import uvloop
-
+        # importlib: uvloop is optional and has no stubs where it is absent.
+        uvloop = importlib.import_module("uvloop")
         return cast(asyncio.AbstractEventLoop, uvloop.new_event_loop())
     if spec == "tideloop" or spec.startswith("tideloop-"):
         import tideloop
