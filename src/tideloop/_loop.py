@@ -66,6 +66,7 @@ MIN_SCHEDULED_TIMER_HANDLES = 100
 MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5
 DEBUG_STACK_DEPTH = 10
 RECV_BUFFER_BYTES = 256 * 1024
+_monotonic = time.monotonic
 # gh-111358 (3.12.3): shutdown_default_executor's timeout bounds the wait for
 # the executor; 3.12.0-3.12.2 wait for the jobs and only bound the join.
 _SHUTDOWN_TIMEOUT_BOUNDS_WAIT = sys.version_info >= (3, 12, 3) or sys.version_info < (3, 12)
@@ -145,6 +146,10 @@ class EventLoop(  # type: ignore[misc]
         # transport" checks in add_reader/sock_* (filled by transports).
         self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._callbacks_run = 0
+        self._timers_cancelled = 0
+        self._slow_callbacks = 0
+        self._run_seconds = 0.0
+        self._run_started = 0.0
         # One receive buffer for every Protocol transport of this loop.
         self._recv_buffer = bytearray(RECV_BUFFER_BYTES)
         self._recv_view = memoryview(self._recv_buffer)
@@ -241,8 +246,10 @@ class EventLoop(  # type: ignore[misc]
             firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook
         )
         asyncio._set_running_loop(self)
+        self._run_started = _monotonic()
 
     def _run_forever_cleanup(self) -> None:
+        self._run_seconds += _monotonic() - self._run_started
         self._stopping = False
         self._thread_id = None
         asyncio._set_running_loop(None)
@@ -495,6 +502,7 @@ class EventLoop(  # type: ignore[misc]
         """Called by TimerHandle.cancel(): count it, compact later."""
         if handle._scheduled:
             self._timer_cancelled_count += 1
+            self._timers_cancelled += 1
 
     def _add_callback(self, handle: asyncio.Handle) -> None:
         if not handle._cancelled:  # type: ignore[attr-defined]
@@ -548,7 +556,9 @@ class EventLoop(  # type: ignore[misc]
                 self._run_late_arrivals(scheduled, backend.queued_during_poll)
         else:
             backend.polls += 1
+            t0 = _monotonic()
             events = backend.poll(timeout)
+            backend.poll_seconds += _monotonic() - t0
             if events:
                 backend.dispatch(events)
             events = None  # type: ignore[assignment]  # break cycles on error
@@ -655,6 +665,7 @@ class EventLoop(  # type: ignore[misc]
                     self._report_callback_error(handle, exc)
                 dt = self.time() - t0
                 if dt >= self.slow_callback_duration:
+                    self._slow_callbacks += 1
                     logger.warning("Executing %s took %.3f seconds", _format_handle(handle), dt)
             finally:
                 self._current_handle = None
@@ -876,13 +887,27 @@ class EventLoop(  # type: ignore[misc]
     # -- introspection -------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """Counters for monitoring: callbacks run, timers, backend polls and events."""
+        """Counters for monitoring, cheap enough to stay on.
+
+        ``callbacks_run``, ``polls`` and ``events`` (I/O readiness events
+        dispatched), ``timers_scheduled``/``timers_cancelled`` (totals) and
+        ``timers_pending``, ``slow_callbacks`` (debug mode measures them),
+        ``backend``, and the time the loop ran: ``poll_seconds`` waiting in
+        the backend, ``run_seconds`` in all (so running callbacks took the
+        difference).
+        """
         info = self._backend.stats()
+        run_seconds = self._run_seconds
+        if self._thread_id is not None:
+            run_seconds += _monotonic() - self._run_started
         info.update(
             callbacks_run=self._callbacks_run,
             ready=len(self._ready),
+            timers_scheduled=self._timer_seq,
+            timers_cancelled=self._timers_cancelled,
             timers_pending=len(self._scheduled) - self._timer_cancelled_count,
-            timers_cancelled_pending=self._timer_cancelled_count,
+            slow_callbacks=self._slow_callbacks,
+            run_seconds=run_seconds,
         )
         return info
 

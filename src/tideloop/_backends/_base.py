@@ -34,6 +34,7 @@ consumed while the flag stays set, and every later wake-up is skipped.) Must not
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -41,6 +42,8 @@ from typing import Any, ClassVar
 from .._handles import Handle
 
 EventList = list[tuple[int, int]]
+
+_monotonic = time.monotonic
 
 # poll(2)/epoll(7) share these bit values; the other backends translate to them.
 IN_BIT = 0x001
@@ -119,6 +122,7 @@ class Backend:
         self.polls = 0
         self.events = 0
         self.queued_during_poll = 0
+        self.poll_seconds = 0.0
 
     # -- registrations ------------------------------------------------------
 
@@ -182,6 +186,7 @@ class Backend:
             "backend": self.name,
             "polls": self.polls,
             "events": self.events,
+            "poll_seconds": self.poll_seconds,
             "readers": len(self._readers),
             "writers": len(self._writers),
         }
@@ -241,7 +246,9 @@ class Backend:
         of the same batch does not run.
         """
         self.polls += 1
+        t0 = _monotonic()
         events = self.poll(timeout)
+        self.poll_seconds += _monotonic() - t0
         # Callbacks other threads queued while we polled: asyncio runs them
         # after this batch's I/O handles, so the caller must know them.
         self.queued_during_poll = len(self._ready)
