@@ -62,7 +62,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .._net import set_reuseport
-from ._flow import WriteFlowControl
+from ._base import WriteFlowControl, report_fatal_error
 
 if TYPE_CHECKING:
     from .._loop import EventLoop
@@ -341,18 +341,7 @@ class DatagramTransport(WriteFlowControl, asyncio.Transport, asyncio.DatagramTra
     # -- teardown --------------------------------------------------------------------
 
     def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
-        if isinstance(exc, OSError):
-            if self._loop._debug:
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
+        report_fatal_error(self, exc, message, quiet=isinstance(exc, OSError))
         self._force_close(exc)
 
     def _force_close(self, exc: BaseException | None) -> None:

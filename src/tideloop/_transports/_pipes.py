@@ -62,7 +62,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from ._flow import WriteFlowControl
+from ._base import WriteFlowControl, report_fatal_error
 
 if TYPE_CHECKING:
     from .._loop import EventLoop
@@ -213,19 +213,9 @@ class ReadPipeTransport(asyncio.ReadTransport):
     def _fatal_error(
         self, exc: BaseException, message: str = "Fatal error on pipe transport"
     ) -> None:
-        if isinstance(exc, OSError) and exc.errno == errno.EIO:
-            # A pty whose other side closed: the usual end, not an error.
-            if self._loop._debug:
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
+        # A pty whose other side closed (EIO) is the usual end, not an error.
+        quiet = isinstance(exc, OSError) and exc.errno == errno.EIO
+        report_fatal_error(self, exc, message, quiet=quiet)
         self._close(exc)
 
     def _close(self, exc: BaseException | None) -> None:
@@ -432,18 +422,7 @@ class WritePipeTransport(WriteFlowControl, asyncio.WriteTransport):
     def _fatal_error(
         self, exc: BaseException, message: str = "Fatal error on pipe transport"
     ) -> None:
-        if isinstance(exc, OSError):
-            if self._loop._debug:
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
+        report_fatal_error(self, exc, message, quiet=isinstance(exc, OSError))
         self._close(exc)
 
     def _close(self, exc: BaseException | None = None) -> None:

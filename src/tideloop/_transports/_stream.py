@@ -40,7 +40,7 @@ import warnings
 from asyncio.trsock import TransportSocket
 from typing import TYPE_CHECKING, Any, Final
 
-from ._flow import WriteFlowControl
+from ._base import WriteFlowControl, report_fatal_error
 
 if TYPE_CHECKING:
     from .._loop import EventLoop
@@ -489,18 +489,7 @@ class StreamTransport(WriteFlowControl, asyncio.Transport):
     # -- teardown --------------------------------------------------------------------
 
     def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
-        if isinstance(exc, OSError):
-            if self._loop._debug:
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler(
-                {
-                    "message": message,
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
+        report_fatal_error(self, exc, message, quiet=isinstance(exc, OSError))
         self._force_close(exc)
 
     def _force_close(self, exc: BaseException | None) -> None:

@@ -1,4 +1,7 @@
-"""Write flow control shared by the transports (asyncio's _FlowControlMixin).
+"""What the transports share: write flow control (asyncio's
+_FlowControlMixin) and the reporting rule for fatal errors.
+
+Write flow control:
 
 A transport that buffers writes calls ``_maybe_pause_protocol()`` after its
 buffer grows and ``_maybe_resume_protocol()`` after it shrinks; the protocol's
@@ -12,7 +15,10 @@ messages. Each transport says what its buffer size is
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
+
+logger = logging.getLogger("asyncio")
 
 WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
 
@@ -71,3 +77,23 @@ class WriteFlowControl:
                     "protocol": self._protocol,
                 }
             )
+
+
+def report_fatal_error(transport: Any, exc: BaseException, message: str, *, quiet: bool) -> None:
+    """asyncio's rule for a transport's fatal error: the expected ones (OS
+    errors such as a reset peer; ``quiet``) are logged in debug mode only,
+    anything else goes to the loop's exception handler with the transport
+    and protocol. The caller then closes the transport."""
+    loop = transport._loop
+    if quiet:
+        if loop._debug:
+            logger.debug("%r: %s", transport, message, exc_info=True)
+        return
+    loop.call_exception_handler(
+        {
+            "message": message,
+            "exception": exc,
+            "transport": transport,
+            "protocol": transport._protocol,
+        }
+    )
