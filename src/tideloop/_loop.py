@@ -890,8 +890,9 @@ class EventLoop(  # type: ignore[misc]
         """Counters for monitoring, cheap enough to stay on.
 
         ``callbacks_run``, ``polls`` and ``events`` (I/O readiness events
-        dispatched), ``timers_scheduled``/``timers_cancelled`` (totals) and
-        ``timers_pending``, ``slow_callbacks`` (debug mode measures them),
+        dispatched), ``timers_scheduled``/``timers_cancelled`` (totals),
+        ``timers_pending`` and ``timers_cancelled_pending`` (cancelled, not yet
+        dropped from the heap), ``slow_callbacks`` (debug mode measures them),
         ``backend``, and the time the loop ran: ``poll_seconds`` waiting in
         the backend, ``run_seconds`` in all (so running callbacks took the
         difference).
@@ -906,6 +907,7 @@ class EventLoop(  # type: ignore[misc]
             timers_scheduled=self._timer_seq,
             timers_cancelled=self._timers_cancelled,
             timers_pending=len(self._scheduled) - self._timer_cancelled_count,
+            timers_cancelled_pending=self._timer_cancelled_count,
             slow_callbacks=self._slow_callbacks,
             run_seconds=run_seconds,
         )
