@@ -361,8 +361,6 @@ def test_priority_pool_errors_and_cancelled_items(
 # -- error_policy.py ----------------------------------------------------------------
 
 
-
-
 @pytest.mark.timeout(30)
 def test_error_policy(
     example: Callable[[str], ModuleType],

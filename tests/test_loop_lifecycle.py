@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import gc
+import inspect
 import logging
 import os
 import signal
@@ -342,15 +343,35 @@ def test_nested_run_until_complete(loop: asyncio.AbstractEventLoop) -> None:
     assert loop.run_until_complete(nested()) == "This event loop is already running"
 
 
-def test_nested_run_forever(loop: asyncio.AbstractEventLoop) -> None:
-    async def nested() -> str:
+def _asyncio_refused_run_forever_tears_down() -> bool:
+    """CPython gh-130145 (3.13.0-3.13.2): run_forever() calls its setup inside
+    the try whose finally cleans up, so a refused nested run unregisters the
+    running loop."""
+    source = inspect.getsource(asyncio.BaseEventLoop.run_forever)
+    if "self._run_forever_setup()" not in source:
+        return False  # 3.11: no setup method, checks before the try
+    return source.index("try:") < source.index("self._run_forever_setup()")
+
+
+def test_nested_run_forever(
+    loop: asyncio.AbstractEventLoop, loop_kind: str, request: pytest.FixtureRequest
+) -> None:
+    if loop_kind == "asyncio" and _asyncio_refused_run_forever_tears_down():
+        reason = "CPython gh-130145: a refused nested run_forever() unregisters the running loop"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+    async def nested() -> tuple[str, bool, bool]:
         try:
             loop.run_forever()
         except RuntimeError as exc:
-            return str(exc)
-        return "no error"
+            message = str(exc)
+        else:
+            message = "no error"
+        # The refused run leaves the current one intact.
+        await asyncio.sleep(0)
+        return message, loop.is_running(), asyncio.get_running_loop() is loop
 
-    assert loop.run_until_complete(nested()) == "This event loop is already running"
+    assert loop.run_until_complete(nested()) == ("This event loop is already running", True, True)
     assert loop.is_running() is False
 
 

@@ -106,6 +106,69 @@ def test_signal_wakes_loop_blocked_in_poll(loop: asyncio.AbstractEventLoop) -> N
     assert loop.remove_signal_handler(signal.SIGUSR2) is True
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc")
+def test_python_handler_runs_when_signal_lands_on_another_thread(
+    loop: asyncio.AbstractEventLoop, loop_kind: str, request: pytest.FixtureRequest
+) -> None:
+    """A plain signal.signal() handler (asyncio.Runner's SIGINT handler is
+    one) runs in the main thread between bytecodes. When the signal is
+    delivered to another thread while the loop sleeps in its poll, only a
+    wakeup fd brings the main thread back to run it."""
+    if loop_kind == "asyncio":
+        reason = (
+            "asyncio's selector loop sets a wakeup fd only for add_signal_handler: "
+            "the handler waits for the next unrelated event (here the 2 s deadline)"
+        )
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    from .support.blocking import wait_until_blocked_in_poll
+
+    got: list[int] = []
+    deadline_hit: list[bool] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        got.append(signum)
+        loop.stop()
+
+    def deadline() -> None:
+        deadline_hit.append(True)
+        loop.stop()
+
+    main_tid = threading.get_native_id()
+
+    def signal_me_once_main_sleeps() -> None:
+        wait_until_blocked_in_poll(os.getpid(), main_tid)
+        # The C-level handler runs on this thread; the Python one is queued
+        # for the main thread.
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+
+    signal.signal(signal.SIGUSR1, handler)
+    worker = threading.Thread(target=signal_me_once_main_sleeps)
+    loop.call_later(2, deadline)
+    loop.call_soon(worker.start)
+    loop.run_forever()
+    worker.join(10)
+    assert got == [signal.SIGUSR1]
+    assert deadline_hit == []
+
+
+def test_run_gives_back_the_wakeup_fd(loop: asyncio.AbstractEventLoop) -> None:
+    """Whatever a run does with the wakeup fd, the one in place before it is
+    in place after it."""
+    a, b = __import__("socket").socketpair()
+    a.setblocking(False)
+    try:
+        signal.set_wakeup_fd(a.fileno())
+        loop.run_until_complete(asyncio.sleep(0))
+        assert _wakeup_fd() == a.fileno()
+        signal.set_wakeup_fd(-1)
+        loop.run_until_complete(asyncio.sleep(0))
+        assert _wakeup_fd() == -1
+    finally:
+        signal.set_wakeup_fd(-1)
+        a.close()
+        b.close()
+
+
 def test_signal_before_run_is_handled_when_loop_runs(loop: asyncio.AbstractEventLoop) -> None:
     fut = loop.create_future()
     loop.add_signal_handler(signal.SIGUSR1, lambda: fut.set_result("later"))
@@ -423,9 +486,21 @@ def test_ctrl_c_cancels_the_main_task(use_tideloop: bool) -> None:
     src = str(Path(__file__).resolve().parent.parent / "src")
     code = SIGINT_PROGRAM.format(src=src, use_tideloop=use_tideloop)
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as proc:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready"
+            # Signal once the loop sleeps in its poll: a SIGINT that lands
+            # just before the poll is a lost wakeup on stock asyncio (see
+            # test_python_handler_runs_when_signal_lands_on_another_thread).
+            if os.path.exists(f"/proc/{proc.pid}/task"):
+                from .support.blocking import wait_until_blocked_in_poll
+
+                wait_until_blocked_in_poll(proc.pid, proc.pid)
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:  # never leave a child behind for other tests
+                proc.kill()
+                proc.wait()
     assert out.split() == ["main", "cancelled", "KeyboardInterrupt"]
     assert proc.returncode == 0

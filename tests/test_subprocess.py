@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import glob
 import hashlib
 import logging
 import os
@@ -56,16 +57,29 @@ def loop_factory(loop_kind: str, monkeypatch: pytest.MonkeyPatch) -> LoopFactory
     return make_factory(loop_kind)
 
 
+def _children() -> set[int]:
+    """This process's children, alive or zombie (Linux /proc)."""
+    pids: set[int] = set()
+    for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+        try:
+            with open(path) as f:
+                pids.update(int(pid) for pid in f.read().split())
+        except FileNotFoundError:
+            pass  # that thread has ended meanwhile
+    return pids
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_children_or_threads() -> Iterator[None]:
     threads = set(threading.enumerate())
+    # Children that were there before (another test's) are not this test's.
+    children = _children()
     yield
     for t in set(threading.enumerate()) - threads:
         # Waiter threads end when their child exits: give them a moment.
         t.join(10)
         assert not t.is_alive(), f"thread left running: {t!r}"
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # no child left, zombie or alive
+    assert _children() - children == set(), "child left behind, zombie or alive"
 
 
 def py(code: str, *args: str) -> list[str]:

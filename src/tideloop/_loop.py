@@ -246,12 +246,14 @@ class EventLoop(  # type: ignore[misc]
             firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook
         )
         asyncio._set_running_loop(self)
+        self._claim_signal_wakeup()
         self._run_started = _monotonic()
 
     def _run_forever_cleanup(self) -> None:
         self._run_seconds += _monotonic() - self._run_started
         self._stopping = False
         self._thread_id = None
+        self._release_signal_wakeup()
         asyncio._set_running_loop(None)
         self._set_coroutine_origin_tracking(False)
         if self._old_agen_hooks is not None:
@@ -259,8 +261,10 @@ class EventLoop(  # type: ignore[misc]
             self._old_agen_hooks = None
 
     def run_forever(self) -> None:
+        # Setup stays outside the try: a refused nested run must not tear
+        # down the state of the run that is going on.
+        self._run_forever_setup()
         try:
-            self._run_forever_setup()
             run_once = self._run_once
             while True:
                 run_once()

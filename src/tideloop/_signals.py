@@ -9,6 +9,14 @@ may set the wakeup fd, which is why that call comes first: a loop in another
 thread gets asyncio's RuntimeError before any state changes.
 
 The socket pair is created on the first add_signal_handler, not per loop.
+
+Departure from asyncio: while the loop runs in the main thread it also claims
+the wakeup fd when no handler is registered, and gives the previous one back
+when the run ends (uvloop does the same). Python-level handlers such as
+asyncio.Runner's SIGINT handler run only between bytecodes of the main
+thread; without a wakeup fd a signal that lands just before the poll, or is
+delivered to another thread, waits for the next unrelated event, forever on
+an idle loop. With it the poll wakes and the handler runs at once.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import logging
 import signal
 import socket
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -35,6 +44,7 @@ def _sighandler_noop(signum: int, frame: Any) -> None:
 class SignalsMixin:
     if TYPE_CHECKING:
         _debug: bool
+        _thread_id: int | None
 
         def _check_closed(self) -> None: ...
         def _add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle: ...
@@ -45,6 +55,9 @@ class SignalsMixin:
         self._signal_handlers: dict[int, Handle] = {}
         self._ssock: socket.socket | None = None
         self._csock: socket.socket | None = None
+        # The wakeup fd that was in place before run_forever claimed it, or
+        # None when this run did not claim it.
+        self._saved_wakeup_fd: int | None = None
 
     def _signal_socket(self) -> socket.socket:
         if self._csock is None:
@@ -53,6 +66,38 @@ class SignalsMixin:
             self._csock.setblocking(False)
             self._add_reader(self._ssock.fileno(), self._read_signals)
         return self._csock
+
+    def _claim_signal_wakeup(self) -> None:
+        if self._signal_handlers or threading.current_thread() is not threading.main_thread():
+            return  # already ours, or not allowed
+        try:
+            old = signal.set_wakeup_fd(self._signal_socket().fileno())
+        except (ValueError, OSError) as exc:  # e.g. a subinterpreter
+            logger.debug("cannot claim the signal wakeup fd: %s", exc)
+            return
+        self._saved_wakeup_fd = old
+
+    def _keep_wakeup_for_run(self) -> bool:
+        """The last handler is gone: keep the wakeup fd if a run in the main
+        thread should hold it, and give it up (-1, as asyncio) when the run ends."""
+        if self._saved_wakeup_fd is not None:
+            return True
+        if self._thread_id is not None and self._thread_id == threading.main_thread().ident:
+            self._saved_wakeup_fd = -1
+            return True
+        return False
+
+    def _release_signal_wakeup(self) -> None:
+        old = self._saved_wakeup_fd
+        if old is None:
+            return
+        self._saved_wakeup_fd = None
+        if self._signal_handlers:
+            return  # registered handlers keep it, as in asyncio
+        try:
+            signal.set_wakeup_fd(old)
+        except (ValueError, OSError) as exc:
+            logger.info("set_wakeup_fd(%d) failed: %s", old, exc)
 
     def _read_signals(self) -> None:
         assert self._ssock is not None
@@ -92,7 +137,7 @@ class SignalsMixin:
             signal.siginterrupt(sig, False)
         except OSError as exc:
             del self._signal_handlers[sig]
-            if not self._signal_handlers:
+            if not self._signal_handlers and not self._keep_wakeup_for_run():
                 try:
                     signal.set_wakeup_fd(-1)
                 except (ValueError, OSError) as nexc:
@@ -123,7 +168,7 @@ class SignalsMixin:
             if exc.errno == errno.EINVAL:
                 raise RuntimeError(f"sig {sig} cannot be caught")
             raise
-        if not self._signal_handlers:
+        if not self._signal_handlers and not self._keep_wakeup_for_run():
             try:
                 signal.set_wakeup_fd(-1)
             except (ValueError, OSError) as exc:
