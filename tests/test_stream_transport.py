@@ -1553,6 +1553,62 @@ def test_protocol_error_closes_only_that_transport(
     run(loop, main())
 
 
+class WriteThenRaise(asyncio.Protocol):
+    """Answers, then fails in the same callback."""
+
+    error = ValueError("after the reply")
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(b"reply:")
+        self.transport.write(data)
+        raise self.error
+
+
+class BufferedWriteThenRaise(asyncio.BufferedProtocol):
+    def __init__(self) -> None:
+        self.buf = bytearray(1024)
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> bytearray:
+        return self.buf
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.transport.write(b"reply:")
+        self.transport.write(bytes(self.buf[:nbytes]))
+        raise WriteThenRaise.error
+
+
+@pytest.mark.parametrize(
+    "factory", [WriteThenRaise, BufferedWriteThenRaise], ids=["Protocol", "BufferedProtocol"]
+)
+def test_writes_before_a_protocol_error_are_sent(
+    loop: Loop, errors: ErrorLog, factory: Any
+) -> None:
+    """asyncio's write() hands data to the kernel at once, so what a failing
+    data_received/buffer_updated wrote before raising reaches the peer before
+    the connection closes."""
+
+    async def main() -> None:
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+        addr = server.sockets[0].getsockname()
+        tr, pr = await loop.create_connection(lambda: Recorder(loop), *addr)
+        tr.write(b"ping")
+        await pr.eof
+        assert bytes(pr.data) == b"reply:ping"
+        await pr.lost
+        [ctx] = errors.take()
+        assert ctx["exception"] is WriteThenRaise.error
+        await close_server(server)
+        pr.check()
+
+    run(loop, main())
+
+
 # -- faults ----------------------------------------------------------------------------
 
 

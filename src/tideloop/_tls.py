@@ -73,7 +73,7 @@ import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
-from ._transports._stream import QUEUED, StreamTransport
+from ._transports._stream import StreamTransport
 
 try:
     import ssl
@@ -167,10 +167,7 @@ def _flow_limits(high: int | None, low: int | None, kib: int) -> tuple[int, int]
 def _force_close(transport: Any, exc: BaseException | None) -> None:
     """Close the transport underneath at once, with ``exc`` for its protocol."""
     if isinstance(transport, StreamTransport):
-        if transport._write_state == QUEUED and not transport._conn_lost:
-            # asyncio's transports send on write(); ours gather until the end
-            # of the iteration: send what was written before dropping the rest.
-            transport._flush()
+        # Sends what was gathered first, as asyncio's write() already had.
         transport._force_close(exc)
         return
     force_close = getattr(transport, "_force_close", None)

@@ -168,15 +168,6 @@ XFAILS: tuple[XFail, ...] = (
         f"{PRIVATE}: transport._sendfile_compatible",
         match=r'"fallback is disabled" does not match',
     ),
-    # 3.12's test calls Server._attach()/_detach() without a transport (3.13
-    # passes one; tideloop's Server follows 3.13).
-    *_group(
-        f"{T}.test_server.TestServer2",
-        "test_wait_closed_basic test_wait_closed_race",
-        f"{PRIVATE}: Server._attach() (3.12 signature)",
-        match=r"_attach\(\) missing 1 required positional argument",
-        python="3.12",
-    ),
     # _UnixSelectorEventLoop._sock_sendfile_native(_impl), loop._selector, and
     # mock.patch('asyncio.unix_events.os').
     *_group(

@@ -22,7 +22,9 @@ Outside a running loop, writes are sent at once.
 
 Invariants:
 - ``_write_state`` is IDLE (nothing buffered), QUEUED (buffered, in the
-  loop's flush list) or WAITING (buffered, writer registered for EAGAIN);
+  loop's flush list, or gathering inside the transport's own
+  ``data_received``/``buffer_updated`` call, which flushes when it returns)
+  or WAITING (buffered, writer registered for EAGAIN);
 - the buffer holds only immutable data (bytes, or memoryviews of bytes);
 - ``_conn_lost`` counts from the moment ``connection_lost`` is scheduled.
 """
@@ -182,11 +184,8 @@ class StreamTransport(WriteFlowControl, asyncio.Transport):
             self._loop.call_soon(self._call_connection_lost, None)
 
     def abort(self) -> None:
-        if self._write_state == QUEUED and not self._conn_lost:
-            # asyncio's write() hands data to the kernel at once, so what was
-            # written before abort() still goes out; only a refused rest is
-            # dropped. Do the same with what we gathered.
-            self._flush()
+        # What was written before abort() still goes out, as with asyncio's
+        # write(); only a refused rest is dropped (see _force_close).
         self._force_close(None)
 
     # -- reading ---------------------------------------------------------------
@@ -234,12 +233,27 @@ class StreamTransport(WriteFlowControl, asyncio.Transport):
             self._on_eof()
             return
         data = self._recv_view[:nbytes].tobytes()
+        if self._write_state:  # QUEUED or WAITING: writes join what is there
+            try:
+                self._protocol.data_received(data)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+            return
+        # The usual case (a request, its response): gather what the protocol
+        # writes while it handles this data and send it when it returns, in
+        # one send/sendmsg, without the loop's end-of-iteration queue.
+        # QUEUED outside that queue is only ever seen inside this call.
+        self._write_state = QUEUED
         try:
             self._protocol.data_received(data)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+        if self._write_state == QUEUED:
+            self._flush()
 
     def _read_into_protocol(self) -> None:
         try:
@@ -263,12 +277,17 @@ class StreamTransport(WriteFlowControl, asyncio.Transport):
         if not nbytes:
             self._on_eof()
             return
+        own = not self._write_state  # gather this call's writes, as _on_readable
+        if own:
+            self._write_state = QUEUED
         try:
             self._protocol.buffer_updated(nbytes)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+        if own and self._write_state == QUEUED:
+            self._flush()
 
     def _on_eof(self) -> None:
         if self._loop._debug:
@@ -342,12 +361,8 @@ class StreamTransport(WriteFlowControl, asyncio.Transport):
 
     def _flush(self) -> None:
         """Send the buffer (loop end-of-iteration, writability, or inline)."""
-        if self._conn_lost or not self._buffer:
-            if self._write_state == QUEUED:
-                self._write_state = IDLE
-            return
         buffer = self._buffer
-        if len(buffer) == 1:
+        if len(buffer) == 1 and not self._conn_lost:
             # Fast path: one chunk, usually taken whole by the kernel.
             data = buffer[0]
             try:
@@ -374,6 +389,10 @@ class StreamTransport(WriteFlowControl, asyncio.Transport):
                     self._after_send(0)
                 return
             self._after_send(sent)
+            return
+        if self._conn_lost or not buffer:
+            if self._write_state == QUEUED:
+                self._write_state = IDLE
             return
         sent = 0
         try:
@@ -495,6 +514,12 @@ class StreamTransport(WriteFlowControl, asyncio.Transport):
     def _force_close(self, exc: BaseException | None) -> None:
         if self._conn_lost:
             return
+        if self._write_state == QUEUED:
+            # asyncio's write() hands data to the kernel at once: send what
+            # was gathered before dropping what the kernel refuses.
+            self._flush()
+            if self._conn_lost:  # the send failed and closed us
+                return
         if self._buffer:
             self._buffer.clear()
             self._buffer_size = 0
