@@ -1,5 +1,6 @@
 """What the transports share: write flow control (asyncio's
-_FlowControlMixin) and the reporting rule for fatal errors.
+_FlowControlMixin), pause/resume of reading, and the reporting rule for
+fatal errors.
 
 Write flow control:
 
@@ -21,6 +22,43 @@ from typing import Any, Final
 logger = logging.getLogger("asyncio")
 
 WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
+
+
+class ReadingControl:
+    """``is_reading``/``pause_reading``/``resume_reading`` as in asyncio 3.11+
+    (idempotent, no-ops once closing). The transport implements
+    ``_start_reading()`` (watch its fd, unless closing or paused) and
+    ``_stop_reading()``. Put it before asyncio's transport class in the bases:
+    those methods raise NotImplementedError there."""
+
+    _loop: Any
+    _closing: bool
+    _paused: bool
+
+    def is_reading(self) -> bool:
+        return not self._closing and not self._paused
+
+    def pause_reading(self) -> None:
+        if self._closing or self._paused:
+            return
+        self._paused = True
+        self._stop_reading()
+        if self._loop._debug:
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._start_reading()
+        if self._loop._debug:
+            logger.debug("%r resumes reading", self)
+
+    def _start_reading(self) -> None:
+        raise NotImplementedError
+
+    def _stop_reading(self) -> None:
+        raise NotImplementedError
 
 
 class WriteFlowControl:

@@ -62,7 +62,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .._net import set_reuseport
-from ._base import WriteFlowControl, report_fatal_error
+from ._base import ReadingControl, WriteFlowControl, report_fatal_error
 
 if TYPE_CHECKING:
     from .._loop import EventLoop
@@ -83,7 +83,9 @@ _Address = Any
 _Queued = tuple[bytes, _Address]
 
 
-class DatagramTransport(WriteFlowControl, asyncio.Transport, asyncio.DatagramTransport):
+class DatagramTransport(
+    ReadingControl, WriteFlowControl, asyncio.Transport, asyncio.DatagramTransport
+):
     """A UDP or Unix datagram socket under an ``asyncio.DatagramProtocol``.
 
     Also an ``asyncio.Transport`` as asyncio's is (``pause_reading``,
@@ -188,24 +190,7 @@ class DatagramTransport(WriteFlowControl, asyncio.Transport, asyncio.DatagramTra
 
     # -- reading -----------------------------------------------------------------
 
-    def is_reading(self) -> bool:
-        return not self._closing and not self._paused
-
-    def pause_reading(self) -> None:
-        if not self.is_reading():
-            return
-        self._paused = True
-        self._stop_reading()
-        if self._loop._debug:
-            logger.debug("%r pauses reading", self)
-
-    def resume_reading(self) -> None:
-        if self._closing or not self._paused:
-            return
-        self._paused = False
-        self._start_reading()
-        if self._loop._debug:
-            logger.debug("%r resumes reading", self)
+    # is_reading/pause_reading/resume_reading: ReadingControl.
 
     def _start_reading(self) -> None:
         if self._closing or self._paused:

@@ -62,7 +62,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from ._base import WriteFlowControl, report_fatal_error
+from ._base import ReadingControl, WriteFlowControl, report_fatal_error
 
 if TYPE_CHECKING:
     from .._loop import EventLoop
@@ -79,12 +79,75 @@ def _set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
         fut.set_result(result)
 
 
-class ReadPipeTransport(asyncio.ReadTransport):
-    """The read end of a pipe, a socket or a character device."""
+class _PipeTransport(asyncio.BaseTransport):
+    """What both ends share: repr, the unclosed-pipe warning, the protocol
+    accessors. Each end says whether it is polling (``_polling()``) and may
+    add to the repr (``_repr_extra()``)."""
 
     # No __slots__ (DESIGN.md 5a). Set before __init__ can fail, for __del__.
     _pipe: Any = None
     _extra: dict[str, Any]
+    _loop: Any
+    _fileno: Any
+    _protocol: Any
+    _closing: bool
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        pipe: Any,
+        protocol: asyncio.BaseProtocol,
+        extra: dict[str, Any] | None,
+    ) -> None:
+        super().__init__(extra)
+        self._extra["pipe"] = pipe
+        self._loop = loop
+        # fileno() first: if it fails (a closed file), __del__ must not think
+        # the pipe is ours (asyncio's then warns and fails in __repr__).
+        self._fileno = pipe.fileno()
+        self._pipe = pipe
+        self._protocol = protocol
+
+    def _polling(self) -> bool:
+        raise NotImplementedError
+
+    def _repr_extra(self) -> list[str]:
+        return []
+
+    def __repr__(self) -> str:
+        info = [self.__class__.__name__]
+        if self._pipe is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._fileno}")
+        loop = self._loop
+        if self._pipe is not None and loop is not None and not loop.is_closed():
+            info.append("polling" if self._polling() else "idle")
+            info += self._repr_extra()
+        elif self._pipe is not None:
+            info.append("open")
+        else:
+            info.append("closed")
+        return "<{}>".format(" ".join(info))
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._pipe is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._pipe.close()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol  # type: ignore[no-any-return]
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+
+class ReadPipeTransport(ReadingControl, _PipeTransport, asyncio.ReadTransport):
+    """The read end of a pipe, a socket or a character device."""
 
     def __init__(
         self,
@@ -94,14 +157,7 @@ class ReadPipeTransport(asyncio.ReadTransport):
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(extra)
-        self._extra["pipe"] = pipe
-        self._loop: Any = loop
-        # fileno() first: if it fails (a closed file), __del__ must not think
-        # the pipe is ours (asyncio's then warns and fails in __repr__).
-        self._fileno: Any = pipe.fileno()
-        self._pipe = pipe
-        self._protocol: Any = protocol
+        super().__init__(loop, pipe, protocol, extra)
         self._closing = False
         self._paused = False
         self._reading = False  # registered for reading (for __repr__)
@@ -120,63 +176,14 @@ class ReadPipeTransport(asyncio.ReadTransport):
         if waiter is not None:
             loop.call_soon(_set_result_unless_cancelled, waiter, None)
 
-    def __repr__(self) -> str:
-        info = [self.__class__.__name__]
-        if self._pipe is None:
-            info.append("closed")
-        elif self._closing:
-            info.append("closing")
-        info.append(f"fd={self._fileno}")
-        loop = self._loop
-        if self._pipe is not None and loop is not None and not loop.is_closed():
-            info.append("polling" if self._reading else "idle")
-        elif self._pipe is not None:
-            info.append("open")
-        else:
-            info.append("closed")
-        return "<{}>".format(" ".join(info))
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._pipe is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._pipe.close()
-
-    # -- BaseTransport ---------------------------------------------------------
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._protocol = protocol
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._protocol  # type: ignore[no-any-return]
-
-    def is_closing(self) -> bool:
-        return self._closing
+    def _polling(self) -> bool:
+        return self._reading
 
     def close(self) -> None:
         if not self._closing:
             self._close(None)
 
-    # -- reading -----------------------------------------------------------------
-
-    def is_reading(self) -> bool:
-        return not self._paused and not self._closing
-
-    def pause_reading(self) -> None:
-        if not self.is_reading():
-            return
-        self._paused = True
-        self._stop_reading()
-        if self._loop._debug:
-            logger.debug("%r pauses reading", self)
-
-    def resume_reading(self) -> None:
-        if self._closing or not self._paused:
-            return
-        self._paused = False
-        self._loop._add_reader(self._fileno, self._on_readable)
-        self._reading = True
-        if self._loop._debug:
-            logger.debug("%r resumes reading", self)
+    # -- reading (is_reading/pause_reading/resume_reading: ReadingControl) -----
 
     def _start_reading(self) -> None:
         if self.is_reading():
@@ -235,12 +242,8 @@ class ReadPipeTransport(asyncio.ReadTransport):
             loop._on_fd_released()
 
 
-class WritePipeTransport(WriteFlowControl, asyncio.WriteTransport):
+class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.WriteTransport):
     """The write end of a pipe, a socket or a character device."""
-
-    # No __slots__ (DESIGN.md 5a). Set before __init__ can fail, for __del__.
-    _pipe: Any = None
-    _extra: dict[str, Any]
 
     def __init__(
         self,
@@ -250,14 +253,7 @@ class WritePipeTransport(WriteFlowControl, asyncio.WriteTransport):
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(extra)
-        self._extra["pipe"] = pipe
-        self._loop: Any = loop
-        # fileno() first: if it fails (a closed file), __del__ must not think
-        # the pipe is ours (asyncio's then warns and fails in __repr__).
-        self._fileno: Any = pipe.fileno()
-        self._pipe = pipe
-        self._protocol: Any = protocol
+        super().__init__(loop, pipe, protocol, extra)
         self._buffer = bytearray()
         self._conn_lost = 0
         self._closing = False  # set by close() or write_eof()
@@ -282,38 +278,11 @@ class WritePipeTransport(WriteFlowControl, asyncio.WriteTransport):
         if waiter is not None:
             loop.call_soon(_set_result_unless_cancelled, waiter, None)
 
-    def __repr__(self) -> str:
-        info = [self.__class__.__name__]
-        if self._pipe is None:
-            info.append("closed")
-        elif self._closing:
-            info.append("closing")
-        info.append(f"fd={self._fileno}")
-        loop = self._loop
-        if self._pipe is not None and loop is not None and not loop.is_closed():
-            info.append("polling" if self._writing else "idle")
-            info.append(f"bufsize={len(self._buffer)}")
-        elif self._pipe is not None:
-            info.append("open")
-        else:
-            info.append("closed")
-        return "<{}>".format(" ".join(info))
+    def _polling(self) -> bool:
+        return self._writing
 
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._pipe is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._pipe.close()
-
-    # -- BaseTransport ---------------------------------------------------------
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._protocol = protocol
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._protocol  # type: ignore[no-any-return]
-
-    def is_closing(self) -> bool:
-        return self._closing
+    def _repr_extra(self) -> list[str]:
+        return [f"bufsize={len(self._buffer)}"]
 
     def close(self) -> None:
         if self._pipe is not None and not self._closing:

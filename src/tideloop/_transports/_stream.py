@@ -42,7 +42,7 @@ import warnings
 from asyncio.trsock import TransportSocket
 from typing import TYPE_CHECKING, Any, Final
 
-from ._base import WriteFlowControl, report_fatal_error
+from ._base import ReadingControl, WriteFlowControl, report_fatal_error
 
 if TYPE_CHECKING:
     from .._loop import EventLoop
@@ -76,7 +76,7 @@ def set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class StreamTransport(WriteFlowControl, asyncio.Transport):
+class StreamTransport(ReadingControl, WriteFlowControl, asyncio.Transport):
     """A connected stream socket (TCP or Unix) under an asyncio protocol."""
 
     # No __slots__ here on purpose (DESIGN.md 5a): tests patch transport
@@ -190,29 +190,15 @@ class StreamTransport(WriteFlowControl, asyncio.Transport):
 
     # -- reading ---------------------------------------------------------------
 
-    def is_reading(self) -> bool:
-        return not self._closing and not self._paused
-
-    def pause_reading(self) -> None:
-        if self._closing or self._paused:
-            return
-        self._paused = True
-        self._loop._remove_reader(self._sock_fd)
-        if self._loop._debug:
-            logger.debug("%r pauses reading", self)
-
-    def resume_reading(self) -> None:
-        if self._closing or not self._paused:
-            return
-        self._paused = False
-        self._start_reading()
-        if self._loop._debug:
-            logger.debug("%r resumes reading", self)
+    # is_reading/pause_reading/resume_reading: ReadingControl.
 
     def _start_reading(self) -> None:
         if self._closing or self._paused:
             return
         self._loop._add_reader(self._sock_fd, self._on_readable)
+
+    def _stop_reading(self) -> None:
+        self._loop._remove_reader(self._sock_fd)
 
     def _on_readable(self) -> None:
         if self._conn_lost:
