@@ -1,5 +1,6 @@
-"""TLS transports and start_tls (src/tideloop/_tls.py), and the ``ssl=``
-arguments of create_connection/create_server and friends (src/tideloop/_net.py).
+"""TLS transports and start_tls (src/tideloop/_tls.py, _transports/_ssl.py
+and _transports/_sslproto.py), and the ``ssl=`` arguments of
+create_connection/create_server and friends (src/tideloop/_net.py).
 
 Every test runs on stock asyncio (the oracle) and on tideloop with each
 backend, and asserts only what users observe: callbacks and their order,
