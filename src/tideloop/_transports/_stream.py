@@ -239,7 +239,10 @@ class StreamTransport(ReadingControl, WriteFlowControl, asyncio.Transport):
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
         if self._write_state == QUEUED:
-            self._flush()
+            if self._buffer:
+                self._flush()
+            else:  # nothing written (a streams reader answers later, from a task)
+                self._write_state = IDLE
 
     def _read_into_protocol(self) -> None:
         try:
@@ -273,7 +276,10 @@ class StreamTransport(ReadingControl, WriteFlowControl, asyncio.Transport):
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
         if own and self._write_state == QUEUED:
-            self._flush()
+            if self._buffer:
+                self._flush()
+            else:
+                self._write_state = IDLE
 
     def _on_eof(self) -> None:
         if self._loop._debug:
