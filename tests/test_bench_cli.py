@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,33 +17,12 @@ import tideloop
 from tideloop.__main__ import main
 from tideloop._bench import get_group
 
-ROOT = Path(__file__).resolve().parent.parent
-SRC = ROOT / "src"
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    old = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = str(SRC) if not old else f"{SRC}{os.pathsep}{old}"
-    return env
-
-
-def _run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        env=_env(),
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from .support.bench import ROOT, run
 
 
 @pytest.mark.timeout(30)
 def test_info_text() -> None:
-    proc = _run("-m", "tideloop", "info", timeout=25)
+    proc = run("-m", "tideloop", "info", timeout=25)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert tideloop.__version__ in out
@@ -58,7 +35,7 @@ def test_info_text() -> None:
 
 @pytest.mark.timeout(30)
 def test_info_json() -> None:
-    proc = _run("-m", "tideloop", "info", "--json", timeout=25)
+    proc = run("-m", "tideloop", "info", "--json", timeout=25)
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     assert info["tideloop"] == tideloop.__version__
@@ -71,7 +48,7 @@ def test_info_json() -> None:
 
 @pytest.mark.timeout(60)
 def test_bench_quick_json() -> None:
-    proc = _run(
+    proc = run(
         "-m",
         "tideloop",
         "bench",
@@ -140,6 +117,6 @@ def test_bench_list_and_bad_loops(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.timeout(30)
 def test_benchmarks_script_lists() -> None:
-    proc = _run(str(ROOT / "benchmarks" / "micro.py"), "--list", timeout=25)
+    proc = run(str(ROOT / "benchmarks" / "micro.py"), "--list", timeout=25)
     assert proc.returncode == 0, proc.stderr
     assert "sock_echo" in proc.stdout

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,28 +32,17 @@ from tideloop._bench.streams import (
     QUICK_CASES,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-SRC = ROOT / "src"
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    old = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = str(SRC) if not old else f"{SRC}{os.pathsep}{old}"
-    return env
-
-
-def _run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        env=_env(),
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from .support.bench import (
+    ControlledServer,
+    available_clients,
+    check_one_loop,
+    check_server_report,
+    check_tideloop_vs_asyncio,
+    env,
+    run_bench_json,
+    run_table,
+    server_pool,
+)
 
 
 def _tideloop_create_server_missing() -> bool:
@@ -77,16 +65,7 @@ def _skip_unless_served(loop: str) -> None:
 
 
 def _check_report(report: dict[str, Any], loops: list[str], names: list[str]) -> None:
-    assert report["group"] == "streams"
-    assert report["quick"] is True
-    assert report["loops"] == loops
-    assert report["rounds"] == 1
-    assert report["client"]["kind"] in ("c", "python")
-    assert [b["name"] for b in report["benchmarks"]] == names
-    if sys.platform.startswith("linux"):
-        noise = report["noise"]
-        assert noise["runs"] == len(names) * len(loops)
-        assert 0 <= noise["median"] <= noise["max"]
+    check_server_report(report, "streams", loops, names)
     cases = {c.name: c for c in FULL_CASES}
     for bench in report["benchmarks"]:
         case = cases[bench["name"]]
@@ -95,29 +74,14 @@ def _check_report(report: dict[str, Any], loops: list[str], names: list[str]) ->
             case.size,
             case.conns,
         )
-        assert set(bench["results"]) == set(loops)
-        for name, res in bench["results"].items():
-            assert res["ok"], (bench["name"], name, res["error"], res.get("detail"))
-            assert res["msgs_per_sec"] > 0
-            assert res["server_cpu_us_per_msg"] > 0
-            assert 0 <= res["server_user_us_per_msg"] <= res["server_cpu_us_per_msg"]
-            assert res["client_cpu_us_per_msg"] > 0
+        for res in bench["results"].values():
             assert isinstance(res["client_bound"], bool)
-            assert res["client_bound"] is (res["client_share"] >= 1.0)
             # Every echoed byte was compared with what was sent.
             reply = case.size if case.mode == "echo" else len(HTTP_RESPONSE)
             assert res["messages"] > case.conns
             assert res["verified_bytes"] >= (res["messages"] - case.conns) * reply > 0
             (rnd,) = res["rounds"]
-            assert rnd["msgs"] == res["messages"]
-            assert rnd["wall_s"] > 0 and rnd["server_wall_s"] > 0
-            assert rnd["server_user_s"] >= 0 and rnd["server_sys_s"] >= 0
             assert rnd["msgs_per_sec"] == pytest.approx(res["msgs_per_sec"])
-            assert res["server_cpu_us_per_msg"] == pytest.approx(
-                (rnd["server_user_s"] + rnd["server_sys_s"])
-                / (rnd["msgs_per_sec"] * rnd["server_wall_s"])
-                * 1e6
-            )
             assert set(res["pooled"]) == {
                 "server_cpu_us_per_msg",
                 "server_user_us_per_msg",
@@ -125,8 +89,6 @@ def _check_report(report: dict[str, Any], loops: list[str], names: list[str]) ->
             }
             if sys.platform.startswith("linux"):
                 assert rnd["background_cores"] >= 0
-        for key in ("ratios", "ratios_median", "cpu_ratios", "user_cpu_ratios"):
-            assert isinstance(bench[key], dict)
 
 
 # -- the whole benchmark, quick --------------------------------------------------------
@@ -146,52 +108,26 @@ def test_streams_is_the_default_group() -> None:
 
 @pytest.mark.timeout(120)
 def test_quick_asyncio_json() -> None:
-    proc = _run("-m", "tideloop", "bench", "--quick", "--json", "--loops", "asyncio", timeout=110)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report, progress = run_bench_json(loops="asyncio", timeout=110)
     # Progress lines on stderr (not a tty here), one per run at least.
     for case in QUICK_CASES:
-        assert f"streams/{case.name}" in proc.stderr
-    report = json.loads(proc.stdout)
+        assert f"streams/{case.name}" in progress
     _check_report(report, ["asyncio"], [c.name for c in QUICK_CASES])
-    for bench in report["benchmarks"]:
-        assert bench["results"]["asyncio"]["loop_type"].startswith("asyncio")
-        assert bench["ratios"] == {}  # one loop: nothing to compare with
+    check_one_loop(report, "asyncio")
 
 
 @pytest.mark.timeout(150)
 def test_quick_tideloop_json() -> None:
     _skip_unless_served("tideloop")
-    proc = _run(
-        "-m",
-        "tideloop",
-        "bench",
-        "--quick",
-        "--json",
-        "--loops",
-        "tideloop,asyncio",
-        timeout=140,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    report = json.loads(proc.stdout)
+    report, _ = run_bench_json(loops="tideloop,asyncio", timeout=140)
     _check_report(report, ["tideloop", "asyncio"], [c.name for c in QUICK_CASES])
-    for bench in report["benchmarks"]:
-        res = bench["results"]
-        assert res["tideloop"]["loop_type"].startswith("tideloop")
-        assert res["asyncio"]["loop_type"].startswith("asyncio")
-        ratio = bench["ratios"]["tideloop/asyncio"]
-        assert ratio == pytest.approx(
-            res["tideloop"]["msgs_per_sec"] / res["asyncio"]["msgs_per_sec"]
-        )
-        cpu = bench["cpu_ratios"]["tideloop/asyncio"]
-        assert cpu == pytest.approx(
-            res["asyncio"]["server_cpu_us_per_msg"] / res["tideloop"]["server_cpu_us_per_msg"]
-        )
+    check_tideloop_vs_asyncio(report)
 
 
 @pytest.mark.timeout(120)
 def test_quick_table_with_python_client() -> None:
-    proc = _run(
-        str(ROOT / "benchmarks" / "echo.py"),
+    run_table(
+        "echo.py",
         "--quick",
         "--loops",
         "asyncio",
@@ -201,15 +137,16 @@ def test_quick_table_with_python_client() -> None:
         "2",
         "--bench",
         "protocol-1k-10c,http-10c",
+        words=(
+            "Python selectors client (2 processes)",
+            "Throughput",
+            "Server CPU per message",
+            "Load generator",
+            "protocol-1k-10c",
+            "http-10c",
+        ),
         timeout=110,
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = proc.stdout
-    assert "Python selectors client (2 processes)" in out
-    for word in ("Throughput", "Server CPU per message", "Load generator", "protocol-1k-10c"):
-        assert word in out
-    assert "http-10c" in out
-    assert "FAILED" not in out
 
 
 @pytest.mark.timeout(30)
@@ -233,63 +170,22 @@ def test_cli_errors_and_list(capsys: pytest.CaptureFixture[str]) -> None:
 # -- the server under test -------------------------------------------------------------
 
 
-class _Server:
-    """``python -m tideloop._bench._echo_server`` driven over its control pipe."""
-
-    def __init__(self, loop: str, handler: str, *, module: bool = True) -> None:
-        head = [sys.executable, "-m", "tideloop._bench._echo_server"]
-        cmd = head if module else server_command()
-        self.proc = subprocess.Popen(
-            [*cmd, "--loop", loop, "--handler", handler, "--port", "0"],
-            env=_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        hello = self.event()
-        assert hello["event"] == "listening", hello
-        self.hello = hello
-        self.port = int(hello["port"])
-
-    def event(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert line, self.proc.stderr.read().decode() if self.proc.stderr else "no output"
-        obj: dict[str, Any] = json.loads(line)
-        return obj
-
-    def command(self, text: bytes) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text)
-        self.proc.stdin.flush()
-
-    def close(self) -> tuple[int, str]:
-        """Close the control pipe (the server stops), wait for the exit."""
-        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
-        if not self.proc.stdin.closed:
-            self.proc.stdin.close()
-        self.proc.stdout.read()
-        err = self.proc.stderr.read().decode()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        return self.proc.wait(timeout=20), err
+def _server_command(loop: str, handler: str, *, module: bool) -> list[str]:
+    head = [sys.executable, "-m", "tideloop._bench._echo_server"]
+    cmd = head if module else server_command()
+    return [*cmd, "--loop", loop, "--handler", handler, "--port", "0"]
 
 
 @pytest.fixture
-def server_factory() -> Iterator[Callable[..., _Server]]:
-    servers: list[_Server] = []
+def server_factory() -> Iterator[Callable[..., ControlledServer]]:
+    """``make(loop, handler, *, module=True)``: an echo server under test
+    (``python -m tideloop._bench._echo_server``)."""
+    with server_pool() as start:
 
-    def make(loop: str, handler: str, *, module: bool = True) -> _Server:
-        server = _Server(loop, handler, module=module)
-        servers.append(server)
-        return server
+        def make(loop: str, handler: str, *, module: bool = True) -> ControlledServer:
+            return start(_server_command(loop, handler, module=module))
 
-    yield make
-    for server in servers:
-        if server.proc.poll() is None:
-            server.proc.kill()
-        if server.proc.stdout is not None and not server.proc.stdout.closed:
-            server.close()
+        yield make
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:
@@ -306,7 +202,7 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
 @pytest.mark.parametrize("loop", ["asyncio", "tideloop"])
 @pytest.mark.parametrize("handler", ["protocol", "buffered", "streams", "split"])
 def test_echo_server_handlers(
-    server_factory: Callable[..., _Server], loop: str, handler: str
+    server_factory: Callable[..., ControlledServer], loop: str, handler: str
 ) -> None:
     _skip_unless_served(loop)
     server = server_factory(loop, handler)
@@ -316,20 +212,14 @@ def test_echo_server_handlers(
             payload = os.urandom(size)
             sock.sendall(payload)
             assert _recv_exactly(sock, size) == payload
-    server.command(b"r\n")
-    sample = server.event()
-    assert sample["event"] == "sample"
-    assert sample["utime"] >= 0 and sample["stime"] >= 0 and sample["t"] > 0
-    server.command(b"q\n")
-    closed = server.event()
+    closed = server.sample_and_quit()
     assert closed == {"event": "closed", "connections": 1, "errors": []}
-    status, err = server.close()
-    assert status == 0, err
+    server.check_exit()
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("loop", ["asyncio", "tideloop"])
-def test_http_server(server_factory: Callable[..., _Server], loop: str) -> None:
+def test_http_server(server_factory: Callable[..., ControlledServer], loop: str) -> None:
     _skip_unless_served(loop)
     server = server_factory(loop, "http", module=False)  # the way the benchmark starts it
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
@@ -353,8 +243,7 @@ def test_http_server(server_factory: Callable[..., _Server], loop: str) -> None:
     assert closed["event"] == "closed"
     assert closed["connections"] == 2
     assert closed["errors"] == []
-    status, err = server.close()
-    assert status == 0, err
+    server.check_exit()
 
 
 def _recv_until_eof(sock: socket.socket, first: bytes) -> bytes:
@@ -410,19 +299,8 @@ class _BrokenServer:
         self.thread.join(timeout=20)
 
 
-def _clients() -> list[str]:
-    kinds = ["python"]
-    try:
-        resolve_client("c")
-    except RuntimeError:
-        pass
-    else:
-        kinds.insert(0, "c")
-    return kinds
-
-
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("kind", _clients())
+@pytest.mark.parametrize("kind", available_clients(resolve_client))
 @pytest.mark.parametrize(
     ("fault", "messages"),
     [
@@ -452,7 +330,7 @@ def test_load_generator_catches_broken_server(
         # stdin stays open (a pipe): the client would run for a minute if the
         # fault went unnoticed; the test's timeout would then fail it.
         with subprocess.Popen(
-            cmd, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            cmd, env=env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         ) as proc:
             assert proc.stdout is not None
             events = [json.loads(line) for line in proc.stdout if line.strip()]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import sys
 from typing import TextIO
 
 from . import DEFAULT_GROUP, GROUPS, get_group, get_runner
 from ._core import LoopSpec, parse_loop_spec
-from ._runner import format_report, run_group
+from ._runner import format_report, print_report, run_group
 
 __all__ = ["add_bench_arguments", "resolve_loops", "run_bench", "run_bench_main"]
 
@@ -199,16 +198,7 @@ def run_bench(args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             progress.finish()
-    if args.json:
-        json.dump(report.to_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print(format_report(report))
-    if report.failed:
-        for name, res in report.failed:
-            print(f"tideloop bench: {name} failed on {res.loop}: {res.error}", file=sys.stderr)
-        return 1
-    return 0
+    return print_report(report, args.json, format_report)
 
 
 def run_bench_main(argv: list[str] | None, *, group: str, prog: str) -> int:

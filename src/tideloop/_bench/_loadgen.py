@@ -34,7 +34,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -42,11 +42,23 @@ from typing import Any, Final
 from ._loadgen_c import build_c_client
 from ._wire import HTTP_REQUEST, HTTP_RESPONSE
 
-__all__ = ["ClientInfo", "client_command", "main", "resolve_client"]
+__all__ = [
+    "STDIN_TAG",
+    "ClientError",
+    "ClientInfo",
+    "client_command",
+    "dispatch",
+    "emit",
+    "main",
+    "resolve_client",
+    "run_client",
+    "watch_stdin",
+]
 
 PATTERN_SLACK: Final = 4096
 RECV_BUF_BYTES: Final = 256 * 1024
-_STDIN_TAG: Final = -1
+READ: Final = selectors.EVENT_READ
+WRITE: Final = selectors.EVENT_WRITE
 
 
 @dataclass(frozen=True)
@@ -108,8 +120,62 @@ def client_command(
 # -- the Python client ----------------------------------------------------------
 
 
-class _ClientError(Exception):
-    pass
+class ClientError(Exception):
+    """What ends a client's run: an ``error`` line on stdout, exit status 3."""
+
+
+#: The selector key of stdin (data or EOF there: stop) in the Python clients.
+STDIN_TAG: Final = -1
+
+
+def watch_stdin(sel: selectors.BaseSelector) -> bool:
+    """Watch stdin in ``sel``; False when it cannot be polled (a file,
+    /dev/null): the client then stops after its result."""
+    try:
+        sel.register(0, selectors.EVENT_READ, STDIN_TAG)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def dispatch(
+    ready: list[tuple[selectors.SelectorKey, int]],
+    state: int,
+    on_read: Callable[[Any], None],
+    on_write: Callable[[Any], None],
+) -> bool:
+    """Hand one ``select()``'s events to ``on_read``/``on_write`` (with the
+    key's data); True when stdin says stop, which is an error before the
+    result is out (``state`` 2)."""
+    for key, events in ready:
+        obj = key.data
+        if obj is STDIN_TAG:
+            if state == 2:
+                return True
+            raise ClientError("stopped before the end of the measurement")
+        if events & READ:
+            on_read(obj)
+        if events & WRITE:
+            on_write(obj)
+    return False
+
+
+def emit(obj: dict[str, Any]) -> None:
+    """One JSON line on stdout."""
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def run_client(body: Callable[[], int]) -> int:
+    """A client's ``main`` after its arguments: SIGINT ignored (the parent
+    stops it by closing stdin); a :class:`ClientError` or OSError becomes an
+    ``error`` line and exit status 3."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return body()
+    except (ClientError, OSError) as exc:
+        emit({"event": "error", "message": str(exc)})
+        return 3
 
 
 class _Conn:
@@ -146,11 +212,7 @@ class _Client:
             conn = _Conn(sock, first + i)
             self.conns.append(conn)
             self.sel.register(conn.fd, selectors.EVENT_READ, conn)
-        try:
-            self.sel.register(0, selectors.EVENT_READ, _STDIN_TAG)
-            self.stdin_polled = True
-        except (OSError, ValueError):
-            self.stdin_polled = False
+        self.stdin_polled = watch_stdin(self.sel)
 
     def _next(self, c: _Conn) -> None:
         if self.http:
@@ -172,7 +234,7 @@ class _Client:
                     c.out_armed = True
                 return
             except OSError as exc:
-                raise _ClientError(f"send on connection {c.idx}: {exc}")
+                raise ClientError(f"send on connection {c.idx}: {exc}")
         if c.out_armed:
             self.sel.modify(c.fd, selectors.EVENT_READ, c)
             c.out_armed = False
@@ -183,20 +245,20 @@ class _Client:
         except BlockingIOError:
             return
         except OSError as exc:
-            raise _ClientError(f"recv on connection {c.idx}: {exc}")
+            raise ClientError(f"recv on connection {c.idx}: {exc}")
         if n == 0:
-            raise _ClientError(
+            raise ClientError(
                 f"connection {c.idx} closed by the server after {c.recvd} of "
                 f"{len(c.exp)} reply bytes (message {c.seq})"
             )
         self.reads += 1
         if c.recvd + n > len(c.exp):
-            raise _ClientError(
+            raise ClientError(
                 f"connection {c.idx}: {c.recvd + n} reply bytes where {len(c.exp)} "
                 f"were expected (message {c.seq})"
             )
         if not c.exp.startswith(self.view[:n], c.recvd):
-            raise _ClientError(
+            raise ClientError(
                 f"connection {c.idx}: reply bytes {c.recvd}..{c.recvd + n} differ from "
                 f"the expected ones (message {c.seq})"
             )
@@ -205,7 +267,7 @@ class _Client:
         c.recvd += n
         if c.recvd == len(c.exp):
             if c.sent != len(c.out):
-                raise _ClientError(f"connection {c.idx}: whole reply before the request was sent")
+                raise ClientError(f"connection {c.idx}: whole reply before the request was sent")
             self.msgs += 1
             c.seq += 1
             self._next(c)
@@ -222,21 +284,13 @@ class _Client:
         m0 = b0 = r0 = v0 = i0 = 0
         w0 = 0.0
         select = self.sel.select
-        read_ev = selectors.EVENT_READ
+        on_read, on_write = self._recv, self._send
         while True:
             timeout = (
                 None if state == 2 else max(0.0, (t0 if state == 0 else t1) - time.monotonic())
             )
-            for key, events in select(timeout):
-                c = key.data
-                if c is _STDIN_TAG:
-                    if state == 2:
-                        return
-                    raise _ClientError("stopped before the end of the measurement")
-                if events & read_ev:
-                    self._recv(c)
-                if events & selectors.EVENT_WRITE:
-                    self._send(c)
+            if dispatch(select(timeout), state, on_read, on_write):
+                return
             self.iterations += 1
             if state < 2:
                 t = time.monotonic()
@@ -253,7 +307,7 @@ class _Client:
                     state = 1
                 elif state == 1 and t >= t1:
                     ru1 = resource.getrusage(resource.RUSAGE_SELF)
-                    _print(
+                    emit(
                         {
                             "event": "result",
                             "msgs": self.msgs - m0,
@@ -273,15 +327,10 @@ class _Client:
                         return
 
 
-def _print(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
 def _worker(args: argparse.Namespace) -> int:
     """``--worker FIRST``: connect, say so, wait for ``T0 T1`` on stdin, run."""
     client = _Client(args.host, args.port, args.conns, args.size, args.mode, args.worker)
-    _print({"event": "connected"})
+    emit({"event": "connected"})
     # The go line arrives before any stop request, so a blocking read is fine.
     line = sys.stdin.buffer.readline().split()
     if len(line) != 2:
@@ -295,11 +344,11 @@ def _read_event(proc: subprocess.Popen[bytes]) -> dict[str, Any]:
     while True:
         line = proc.stdout.readline()
         if not line:
-            raise _ClientError(f"client worker {proc.pid} exited with status {proc.wait()}")
+            raise ClientError(f"client worker {proc.pid} exited with status {proc.wait()}")
         if line.strip():
             event: dict[str, Any] = json.loads(line)
             if event.get("event") == "error":
-                raise _ClientError(str(event.get("message")))
+                raise ClientError(str(event.get("message")))
             return event
 
 
@@ -337,7 +386,7 @@ def _coordinate(args: argparse.Namespace) -> int:
             assert proc.stdin is not None
             proc.stdin.write(f"{t0!r} {t1!r}\n".encode())
             proc.stdin.flush()
-        _print(
+        emit(
             {
                 "event": "ready",
                 "t0": t0,
@@ -355,7 +404,7 @@ def _coordinate(args: argparse.Namespace) -> int:
         total["t_start"] = min(r["t_start"] for r in results)
         total["t_end"] = max(r["t_end"] for r in results)
         total["wall"] = sum(r["wall"] for r in results) / len(results)
-        _print(total)
+        emit(total)
         sys.stdin.buffer.read()  # until the parent closes our stdin (or writes)
         return 0
     finally:
@@ -395,14 +444,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--procs", type=int, default=1)
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us by closing stdin
-    try:
-        if args.worker is not None:
-            return _worker(args)
-        return _coordinate(args)
-    except (_ClientError, OSError) as exc:
-        _print({"event": "error", "message": str(exc)})
-        return 3
+    if args.worker is not None:
+        return run_client(lambda: _worker(args))
+    return run_client(lambda: _coordinate(args))
 
 
 if __name__ == "__main__":

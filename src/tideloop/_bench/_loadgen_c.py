@@ -30,7 +30,54 @@ from typing import Final
 
 from ._wire import HTTP_REQUEST, HTTP_RESPONSE, c_bytes_literal
 
-__all__ = ["BuildResult", "build_c_client", "build_c_program", "c_source"]
+__all__ = [
+    "C_CLOCK_AND_FAIL",
+    "C_WATCH_STDIN",
+    "BuildResult",
+    "build_c_client",
+    "build_c_program",
+    "c_source",
+    "fill_c_common",
+]
+
+#: C shared by the epoll clients (this one and ``_udp_loadgen``'s), put in
+#: their sources by :func:`fill_c_common`: the clock, the error exit (an
+#: ``error`` line on stdout, exit status 3) and, in ``main``, the stdin watch
+#: (data or EOF on stdin stops the client).
+C_CLOCK_AND_FAIL: Final = r"""static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void fail(const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    for (char *p = msg; *p; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = '\'';
+    printf("{\"event\":\"error\",\"message\":\"%s\"}\n", msg);
+    fflush(stdout);
+    exit(3);
+}
+"""
+C_WATCH_STDIN: Final = r"""
+    /* stdin: data or EOF means stop.  Not pollable (a file, /dev/null): stop after the result. */
+    struct epoll_event sev;
+    sev.events = EPOLLIN;
+    sev.data.u32 = STDIN_TAG;
+    int stdin_polled = epoll_ctl(ep, EPOLL_CTL_ADD, 0, &sev) == 0;
+"""[1:]  # (no first newline)
+
+
+def fill_c_common(source: str) -> str:
+    """``source`` with ``@C_CLOCK_AND_FAIL@`` and ``@C_WATCH_STDIN@`` filled in."""
+    return source.replace("@C_CLOCK_AND_FAIL@\n", C_CLOCK_AND_FAIL).replace(
+        "@C_WATCH_STDIN@\n", C_WATCH_STDIN
+    )
+
 
 # Command line and output are the same as the Python client's (see _loadgen).
 _C_TEMPLATE: Final = r"""
@@ -97,24 +144,7 @@ static int ep;
 static unsigned char recv_buf[RECV_BUF_BYTES];
 static unsigned long long msgs, bytes_in, reads, verified, iterations;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void fail(const char *fmt, ...) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    for (char *p = msg; *p; p++)
-        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = '\'';
-    printf("{\"event\":\"error\",\"message\":\"%s\"}\n", msg);
-    fflush(stdout);
-    exit(3);
-}
+@C_CLOCK_AND_FAIL@
 
 static void next_message(struct conn *c, uint32_t idx) {
     if (http_mode) {
@@ -243,11 +273,7 @@ int main(int argc, char **argv) {
         ev.data.u32 = (uint32_t)i;
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) fail("epoll_ctl: %s", strerror(errno));
     }
-    /* stdin: data or EOF means stop.  Not pollable (a file, /dev/null): stop after the result. */
-    struct epoll_event sev;
-    sev.events = EPOLLIN;
-    sev.data.u32 = STDIN_TAG;
-    int stdin_polled = epoll_ctl(ep, EPOLL_CTL_ADD, 0, &sev) == 0;
+@C_WATCH_STDIN@
 
     double t0 = now_s() + warmup, t1 = t0 + duration;
     printf("{\"event\":\"ready\",\"t0\":%.9f,\"t1\":%.9f,\"conns\":%d,\"pid\":%d,\"client\":\"c\"}\n",
@@ -311,8 +337,10 @@ int main(int argc, char **argv) {
 
 def c_source() -> str:
     """The client's C source, with the HTTP request/response filled in."""
-    return _C_TEMPLATE.replace("@HTTP_REQUEST@", c_bytes_literal(HTTP_REQUEST)).replace(
-        "@HTTP_RESPONSE@", c_bytes_literal(HTTP_RESPONSE)
+    return (
+        fill_c_common(_C_TEMPLATE)
+        .replace("@HTTP_REQUEST@", c_bytes_literal(HTTP_REQUEST))
+        .replace("@HTTP_RESPONSE@", c_bytes_literal(HTTP_RESPONSE))
     )
 
 

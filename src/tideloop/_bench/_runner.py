@@ -17,10 +17,10 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ._core import BenchGroup, Benchmark, LoopSpec
 
@@ -30,6 +30,8 @@ __all__ = [
     "Report",
     "format_report",
     "loop_versions",
+    "pair_ratios",
+    "print_report",
     "run_group",
 ]
 
@@ -38,6 +40,52 @@ ProgressFn = Callable[[str], None]
 #: Environment variables that change how a loop behaves (debug mode) and would
 #: make the comparison meaningless; the workers run without them.
 _SCRUBBED_ENV = ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE", "PYTHONTRACEMALLOC")
+
+
+class Compared(Protocol):
+    """What :func:`pair_ratios` compares: one loop's figures."""
+
+    @property
+    def loop(self) -> str: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+
+ComparedT = TypeVar("ComparedT", bound=Compared)
+#: ``kind -> f(subject, other)``: the ratio, ``> 1`` meaning the subject is better.
+RatioFns = Mapping[str, Callable[[ComparedT, ComparedT], "float | None"]]
+
+
+def pair_ratios(
+    results: Sequence[ComparedT],
+    kind: str,
+    fns: RatioFns[ComparedT],
+    *,
+    first_if_no_tideloop: bool = False,
+) -> dict[str, float | None]:
+    """``{"subject/other": fns[kind](subject, other)}`` (None where either failed).
+
+    The subjects are the tideloop loops (with ``first_if_no_tideloop`` and no
+    tideloop loop, the first loop), compared with every other loop.
+    """
+    subjects = [r for r in results if r.loop.startswith("tideloop")]
+    if not subjects and first_if_no_tideloop:
+        subjects = list(results[:1])
+    out: dict[str, float | None] = {}
+    for s in subjects:
+        for o in results:
+            if o in subjects:
+                continue
+            value: float | None = None
+            if s.ok and o.ok:
+                try:
+                    fn = fns[kind]
+                except KeyError:
+                    raise ValueError(kind)
+                value = fn(s, o)
+            out[f"{s.loop}/{o.loop}"] = value
+    return out
 
 
 @dataclass
@@ -101,6 +149,14 @@ class LoopResult:
         return data
 
 
+#: ``BenchResult.ratios``: other's time over tideloop's.
+_RATIOS: RatioFns[LoopResult] = {
+    "best": lambda t, o: o.best_wall / t.best_wall,
+    "median": lambda t, o: o.median_wall / t.median_wall,
+    "cpu": lambda t, o: o.best_cpu / t.best_cpu if t.best_cpu > 0 else None,
+}
+
+
 @dataclass
 class BenchResult:
     bench: Benchmark
@@ -110,23 +166,7 @@ class BenchResult:
     def ratios(self, kind: str = "best") -> dict[str, float | None]:
         """``{"tideloop/asyncio": x, ...}``: tideloop speed over the other's
         (ops/s for ``best`` and ``median``, CPU per op for ``cpu``)."""
-        out: dict[str, float | None] = {}
-        tide = [r for r in self.results.values() if r.loop.startswith("tideloop")]
-        others = [r for r in self.results.values() if not r.loop.startswith("tideloop")]
-        for t in tide:
-            for o in others:
-                value: float | None = None
-                if t.ok and o.ok:
-                    if kind == "best":
-                        value = o.best_wall / t.best_wall
-                    elif kind == "median":
-                        value = o.median_wall / t.median_wall
-                    elif kind == "cpu":
-                        value = o.best_cpu / t.best_cpu if t.best_cpu > 0 else None
-                    else:
-                        raise ValueError(kind)
-                out[f"{t.loop}/{o.loop}"] = value
-        return out
+        return pair_ratios(list(self.results.values()), kind, _RATIOS)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -306,6 +346,43 @@ def run_group(
 
 
 # -- formatting ---------------------------------------------------------------
+
+
+class _Failure(Protocol):
+    @property
+    def loop(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+class Printable(Protocol):
+    """A group's report, as :func:`print_report` prints it."""
+
+    @property
+    def failed(self) -> Sequence[tuple[str, _Failure]]: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+PrintableT = TypeVar("PrintableT", bound=Printable)
+
+
+def print_report(
+    report: PrintableT, as_json: bool, format_report: Callable[[PrintableT], str]
+) -> int:
+    """The report on stdout (``format_report``'s table, or JSON), a line per
+    failed benchmark on stderr; the exit status: 1 if any failed, else 0."""
+    if as_json:
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_report(report))
+    if report.failed:
+        for name, res in report.failed:
+            print(f"tideloop bench: {name} failed on {res.loop}: {res.error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _si(value: float) -> str:

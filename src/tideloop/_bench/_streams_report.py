@@ -20,13 +20,25 @@ import os
 import platform
 import statistics
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 from ._loadgen import ClientInfo
-from ._runner import _si, _table
+from ._runner import RatioFns, _si, _table, pair_ratios
 from ._streams_run import Case, Plan, RunSample
 
-__all__ = ["NOISY_CORES", "CaseResult", "LoopStats", "StreamsReport", "format_streams_report"]
+__all__ = [
+    "NOISY_CORES",
+    "CaseResult",
+    "CaseStats",
+    "LoopStats",
+    "ServerReport",
+    "StreamsReport",
+    "cpu_lines",
+    "format_streams_report",
+    "head_lines",
+    "tail_lines",
+    "throughput_lines",
+]
 
 #: Background load (cores used by other processes during a window) above
 #: which a run counts as disturbed in the report's noise line.
@@ -147,36 +159,51 @@ class LoopStats:
         return data
 
 
-@dataclass
-class CaseResult:
-    case: Case
-    results: dict[str, LoopStats]
+class _Case(Protocol):
+    @property
+    def name(self) -> str: ...
 
-    def _pairs(self) -> list[tuple[LoopStats, LoopStats]]:
-        stats = list(self.results.values())
-        subjects = [r for r in stats if r.loop.startswith("tideloop")] or stats[:1]
-        return [(s, o) for s in subjects for o in stats if o not in subjects]
+    @property
+    def description(self) -> str: ...
+
+
+CaseT = TypeVar("CaseT", bound=_Case)
+
+#: ``CaseStats.ratios``: the subject's rate over the other's (``best``,
+#: ``median``), the other's CPU per message over the subject's (``cpu``, ``user``).
+_RATIOS: RatioFns[LoopStats] = {
+    "best": lambda s, o: s.best_rate / o.best_rate,
+    "median": lambda s, o: s.median_rate / o.median_rate,
+    "cpu": lambda s, o: o.server_us / s.server_us if s.server_us > 0 else None,
+    "user": lambda s, o: o.server_user_us / s.server_user_us if s.server_user_us > 0 else None,
+}
+
+
+@dataclass
+class CaseStats(Generic[CaseT]):
+    """Every loop's rounds of one case (of the streams or the udp group)."""
+
+    case: CaseT
+    results: dict[str, LoopStats]
 
     def ratios(self, kind: str = "best") -> dict[str, float | None]:
         """``{"tideloop/asyncio": x}``, ``> 1`` meaning tideloop is better:
         faster (``best``, ``median``) or cheaper per message (``cpu``, ``user``)."""
-        out: dict[str, float | None] = {}
-        for s, o in self._pairs():
-            value: float | None = None
-            if s.ok and o.ok:
-                if kind == "best":
-                    value = s.best_rate / o.best_rate
-                elif kind == "median":
-                    value = s.median_rate / o.median_rate
-                elif kind == "cpu":
-                    value = o.server_us / s.server_us if s.server_us > 0 else None
-                elif kind == "user":
-                    value = o.server_user_us / s.server_user_us if s.server_user_us > 0 else None
-                else:
-                    raise ValueError(kind)
-            out[f"{s.loop}/{o.loop}"] = value
-        return out
+        return pair_ratios(list(self.results.values()), kind, _RATIOS, first_if_no_tideloop=True)
 
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def ratios_json(self) -> dict[str, Any]:
+        return {
+            "ratios": self.ratios("best"),
+            "ratios_median": self.ratios("median"),
+            "cpu_ratios": self.ratios("cpu"),
+            "user_cpu_ratios": self.ratios("user"),
+        }
+
+
+class CaseResult(CaseStats[Case]):
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.case.name,
@@ -186,23 +213,28 @@ class CaseResult:
             "conns": self.case.conns,
             "unit": "request" if self.case.mode == "http" else "message",
             "results": {name: r.to_json() for name, r in self.results.items()},
-            "ratios": self.ratios("best"),
-            "ratios_median": self.ratios("median"),
-            "cpu_ratios": self.ratios("cpu"),
-            "user_cpu_ratios": self.ratios("user"),
+            **self.ratios_json(),
         }
 
 
+ResultT = TypeVar("ResultT", bound=CaseStats[Any])
+
+
 @dataclass
-class StreamsReport:
+class ServerReport(Generic[ResultT]):
+    """The report of a group of server runs (``streams``, ``udp``)."""
+
     loops: list[str]
     quick: bool
     full: bool
     plan: Plan
     client: ClientInfo
-    cases: list[CaseResult]
+    cases: list[ResultT]
     elapsed: float
     versions: dict[str, str | None]
+
+    #: The ``--group`` name.
+    group: ClassVar[str] = ""
 
     @property
     def failed(self) -> list[tuple[str, LoopStats]]:
@@ -229,15 +261,20 @@ class StreamsReport:
             "worst": [label for _, label in noisy[:3]],
         }
 
+    def settings_json(self) -> dict[str, Any]:
+        """The group's own settings, after the plan's in the JSON report."""
+        return {}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "tool": "tideloop bench",
-            "group": "streams",
+            "group": self.group,
             "quick": self.quick,
             "full": self.full,
             "rounds": self.plan.rounds,
             "warmup_s": self.plan.warmup_s,
             "duration_s": self.plan.duration_s,
+            **self.settings_json(),
             "loops": self.loops,
             "client": self.client.to_json(),
             "versions": self.versions,
@@ -251,6 +288,11 @@ class StreamsReport:
         }
 
 
+@dataclass
+class StreamsReport(ServerReport[CaseResult]):
+    group: ClassVar[str] = "streams"
+
+
 # -- formatting ----------------------------------------------------------------------
 
 
@@ -262,24 +304,34 @@ def _cpu(value: float) -> str:
     return f"{value:.2f}" if value < 100 else f"{value:.0f}"
 
 
-def format_streams_report(report: StreamsReport) -> str:
-    loops = report.loops
+def head_lines(report: ServerReport[Any], loadgen: str) -> list[str]:
+    """The report's first lines: the machine, the plan, the versions."""
     plan = report.plan
     mode = "quick" if report.quick else "full matrix" if report.full else "default"
     lines = [
-        f"tideloop bench --group streams ({mode}): Python {platform.python_version()} "
+        f"tideloop bench --group {report.group} ({mode}): Python {platform.python_version()} "
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
         f"{plan.rounds} round(s), loop order rotated; per run a fresh server process, "
         f"{plan.warmup_s:g} s warm-up, {plan.duration_s:g} s window; "
-        f"load generator: {report.client.describe()}",
+        f"load generator: {loadgen}",
     ]
     vers = ", ".join(f"{k} {v}" for k, v in report.versions.items() if v)
     lines.append(f"versions: {vers}")
     if report.client.kind != "c" and report.client.note:
         lines.append(f"note: no C client ({report.client.note})")
     lines.append("")
+    return lines
 
-    ratio_keys = list(report.cases[0].ratios()) if report.cases else []
+
+def _ratio_keys(report: ServerReport[Any]) -> list[str]:
+    return list(report.cases[0].ratios()) if report.cases else []
+
+
+def throughput_lines(
+    report: ServerReport[Any], *, kind: str, title: str, unit: str, rate: str
+) -> list[str]:
+    """The throughput table: each loop's ``best`` or ``median`` rate, ratios."""
+    loops = report.loops
     flagged = False
     rows = []
     for c in report.cases:
@@ -289,24 +341,30 @@ def format_streams_report(report: StreamsReport) -> str:
             if not r.ok:
                 row.append("FAILED")
                 continue
-            cell = _si(r.best_rate)
+            cell = _si(r.best_rate if kind == "best" else r.median_rate)
             if report.plan.rounds > 1:
                 cell += f" ±{r.spread * 100:.0f}%"
             if r.client_bound:
                 cell += " !"
                 flagged = True
             row.append(cell)
-        row.extend(_ratio(v) for v in c.ratios("best").values())
+        row.extend(_ratio(v) for v in c.ratios(kind).values())
         rows.append(row)
-    lines.append("Throughput, messages/s (best round ± spread; ratio A/B > 1: A is faster)")
-    lines.extend(_table(["case", *loops, *ratio_keys], rows))
+    lines = [title]
+    lines.extend(_table(["case", *loops, *_ratio_keys(report)], rows))
     if flagged:
         lines.append(
-            "  ! client-bound: the load generator used more CPU per message than the server,"
-            " so msg/s is the client's limit"
+            f"  ! client-bound: the load generator used more CPU per {unit} than the server,"
+            f" so {rate} is the client's limit"
         )
     lines.append("")
+    return lines
 
+
+def cpu_lines(report: ServerReport[Any], unit: str) -> list[str]:
+    """The server's and the load generator's CPU per message tables."""
+    loops = report.loops
+    ratio_keys = _ratio_keys(report)
     rows = []
     for c in report.cases:
         row = [c.case.name]
@@ -322,10 +380,10 @@ def format_streams_report(report: StreamsReport) -> str:
         *[f"cpu {k}" for k in ratio_keys],
         *[f"user {k}" for k in ratio_keys],
     ]
-    lines.append(
-        "Server CPU per message, µs: total / user-space (getrusage; median of rounds;"
+    lines = [
+        f"Server CPU per {unit}, µs: total / user-space (getrusage; median of rounds;"
         " ratio A/B > 1: A is cheaper)"
-    )
+    ]
     lines.extend(_table(header, rows))
     lines.append("")
 
@@ -341,11 +399,17 @@ def format_streams_report(report: StreamsReport) -> str:
             )
         rows.append(row)
     lines.append(
-        "Load generator CPU per message, µs: total / user-space (% of the server's total),"
+        f"Load generator CPU per {unit}, µs: total / user-space (% of the server's total),"
         " by server loop"
     )
     lines.extend(_table(["case", *loops], rows))
     lines.append("")
+    return lines
+
+
+def tail_lines(report: ServerReport[Any], name_width: int) -> list[str]:
+    """The report's last lines: noise, what each case is, failures, time taken."""
+    lines = []
     noise = report.noise()
     if noise is not None:
         lines.append(
@@ -356,7 +420,7 @@ def format_streams_report(report: StreamsReport) -> str:
         )
         lines.append("")
     for c in report.cases:
-        lines.append(f"  {c.case.name:<18} {c.case.description}")
+        lines.append(f"  {c.case.name:<{name_width}} {c.case.description}")
     for name, r in report.failed:
         lines.append("")
         lines.append(f"FAILED {name} on {r.loop}: {r.error}")
@@ -364,4 +428,18 @@ def format_streams_report(report: StreamsReport) -> str:
             lines.extend("    " + ln for ln in r.detail.rstrip().splitlines()[-16:])
     lines.append("")
     lines.append(f"total {report.elapsed:.1f} s")
+    return lines
+
+
+def format_streams_report(report: StreamsReport) -> str:
+    lines = head_lines(report, report.client.describe())
+    lines += throughput_lines(
+        report,
+        kind="best",
+        title="Throughput, messages/s (best round ± spread; ratio A/B > 1: A is faster)",
+        unit="message",
+        rate="msg/s",
+    )
+    lines += cpu_lines(report, "message")
+    lines += tail_lines(report, 18)
     return "\n".join(lines)

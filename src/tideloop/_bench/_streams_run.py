@@ -25,9 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, TypeVar
 
 from ._core import LoopSpec
 from ._echo_server import SERVER_BOOTSTRAP
@@ -39,8 +40,10 @@ __all__ = [
     "Plan",
     "RunError",
     "RunSample",
+    "Window",
     "machine_cpu",
     "run_once",
+    "run_window",
     "server_command",
 ]
 
@@ -182,6 +185,9 @@ class RunSample:
         }
 
 
+SampleT = TypeVar("SampleT", bound=RunSample)
+
+
 class RunError(Exception):
     """A run failed: the server or client broke, or an echo was wrong."""
 
@@ -299,28 +305,74 @@ def server_command() -> list[str]:
     return [sys.executable, "-c", SERVER_BOOTSTRAP, str(Path(__file__).resolve().parent)]
 
 
-def run_once(
-    case: Case,
-    loop: LoopSpec,
-    client: ClientInfo,
+@dataclass(frozen=True)
+class Window:
+    """What the processes of one run reported about its measurement window.
+
+    The server's ``listening`` line and its CPU samples at both ends of the
+    window, the client's ``result`` and the machine's CPU (``machine_cpu()``)
+    at both ends.
+    """
+
+    hello: dict[str, Any]
+    s0: dict[str, Any]
+    s1: dict[str, Any]
+    result: dict[str, Any]
+    m0: tuple[float, float] | None
+    m1: tuple[float, float] | None
+
+    @property
+    def loop_type(self) -> str:
+        return str(self.hello.get("loop_type"))
+
+    def sample(self, cls: type[SampleT], **extra: Any) -> SampleT:
+        """The run's :class:`RunSample` (``cls``, with ``extra`` fields)."""
+        result, s0, s1, m0, m1 = self.result, self.s0, self.s1, self.m0, self.m1
+        server_user_s = float(s1["utime"]) - float(s0["utime"])
+        server_sys_s = float(s1["stime"]) - float(s0["stime"])
+        server_wall_s = float(s1["t"]) - float(s0["t"])
+        client_user_s = float(result["utime"])
+        client_sys_s = float(result["stime"])
+        background = steal = None
+        if m0 is not None and m1 is not None and server_wall_s > 0:
+            ours = server_user_s + server_sys_s
+            ours += (client_user_s + client_sys_s) * server_wall_s / float(result["wall"])
+            background = max(0.0, (m1[0] - m0[0] - ours) / server_wall_s)
+            steal = (m1[1] - m0[1]) / server_wall_s
+        return cls(
+            msgs=int(result["msgs"]),
+            wall_s=float(result["wall"]),
+            bytes=int(result["bytes"]),
+            reads=int(result["reads"]),
+            verified_bytes=int(result["verified_bytes"]),
+            server_user_s=server_user_s,
+            server_sys_s=server_sys_s,
+            server_wall_s=server_wall_s,
+            client_user_s=client_user_s,
+            client_sys_s=client_sys_s,
+            background_cores=background,
+            steal_cores=steal,
+            **extra,
+        )
+
+
+def run_window(
+    server_cmd: list[str],
+    client_cmd: Callable[[int], list[str]],
     plan: Plan,
     env: dict[str, str],
-) -> tuple[RunSample, str]:
-    """Measure ``case`` on ``loop`` once; returns the sample and the loop type."""
+    check_closed: Callable[[dict[str, Any]], None],
+) -> Window:
+    """Steps 1 to 4 of the module docstring, for any server and client.
+
+    ``client_cmd(port)`` is the load generator's command line; the server must
+    exit 0 with no call of its loop's exception handler, and pass
+    ``check_closed`` (which raises :class:`RunError`) with its ``closed`` line.
+    """
     deadline = time.monotonic() + plan.timeout_s + plan.warmup_s + plan.duration_s
     with tempfile.TemporaryFile() as server_err, tempfile.TemporaryFile() as client_err:
         server = subprocess.Popen(
-            [
-                *server_command(),
-                "--loop",
-                loop.label,
-                "--handler",
-                case.handler,
-                "--host",
-                HOST,
-                "--port",
-                "0",
-            ],
+            server_cmd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=server_err,
@@ -331,18 +383,8 @@ def run_once(
         try:
             srv = _Lines(server, "server")
             hello = srv.expect("listening", deadline)
-            cmd = client_command(
-                client,
-                host=HOST,
-                port=int(hello["port"]),
-                conns=case.conns,
-                size=case.size,
-                mode=case.mode,
-                warmup_s=plan.warmup_s,
-                duration_s=plan.duration_s,
-            )
             client_proc = subprocess.Popen(
-                cmd,
+                client_cmd(int(hello["port"])),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=client_err,
@@ -371,10 +413,7 @@ def run_once(
             if closed.get("errors"):
                 errors = "; ".join(str(e) for e in closed["errors"][:3])
                 raise RunError(f"server's exception handler was called: {errors}")
-            if int(closed.get("connections", -1)) < case.conns:
-                raise RunError(
-                    f"server saw {closed.get('connections')} connections, not {case.conns}"
-                )
+            check_closed(closed)
         except RunError as exc:
             if client_proc is not None:
                 _stop(client_proc, 5.0)
@@ -396,7 +435,47 @@ def run_once(
             for proc in (server, client_proc):
                 if proc is not None and proc.stdout is not None:
                     proc.stdout.close()
+    return Window(hello, s0, s1, result, m0, m1)
 
+
+def run_once(
+    case: Case,
+    loop: LoopSpec,
+    client: ClientInfo,
+    plan: Plan,
+    env: dict[str, str],
+) -> tuple[RunSample, str]:
+    """Measure ``case`` on ``loop`` once; returns the sample and the loop type."""
+
+    def command(port: int) -> list[str]:
+        return client_command(
+            client,
+            host=HOST,
+            port=port,
+            conns=case.conns,
+            size=case.size,
+            mode=case.mode,
+            warmup_s=plan.warmup_s,
+            duration_s=plan.duration_s,
+        )
+
+    def check_closed(closed: dict[str, Any]) -> None:
+        if int(closed.get("connections", -1)) < case.conns:
+            raise RunError(f"server saw {closed.get('connections')} connections, not {case.conns}")
+
+    server_cmd = [
+        *server_command(),
+        "--loop",
+        loop.label,
+        "--handler",
+        case.handler,
+        "--host",
+        HOST,
+        "--port",
+        "0",
+    ]
+    window = run_window(server_cmd, command, plan, env, check_closed)
+    result = window.result
     msgs = int(result["msgs"])
     if msgs <= 0:
         raise RunError("no message completed in the measurement window")
@@ -406,29 +485,4 @@ def run_once(
     reply_bytes = case.size if case.mode == "echo" else len(HTTP_RESPONSE)
     if int(result["verified_bytes"]) < (msgs - case.conns) * reply_bytes:
         raise RunError(f"client verified {result['verified_bytes']} bytes of {msgs} messages")
-    server_user_s = float(s1["utime"]) - float(s0["utime"])
-    server_sys_s = float(s1["stime"]) - float(s0["stime"])
-    server_wall_s = float(s1["t"]) - float(s0["t"])
-    client_user_s = float(result["utime"])
-    client_sys_s = float(result["stime"])
-    background = steal = None
-    if m0 is not None and m1 is not None and server_wall_s > 0:
-        ours = server_user_s + server_sys_s
-        ours += (client_user_s + client_sys_s) * server_wall_s / float(result["wall"])
-        background = max(0.0, (m1[0] - m0[0] - ours) / server_wall_s)
-        steal = (m1[1] - m0[1]) / server_wall_s
-    sample = RunSample(
-        msgs=msgs,
-        wall_s=float(result["wall"]),
-        bytes=int(result["bytes"]),
-        reads=int(result["reads"]),
-        verified_bytes=int(result["verified_bytes"]),
-        server_user_s=server_user_s,
-        server_sys_s=server_sys_s,
-        server_wall_s=server_wall_s,
-        client_user_s=client_user_s,
-        client_sys_s=client_sys_s,
-        background_cores=background,
-        steal_cores=steal,
-    )
-    return sample, str(hello.get("loop_type"))
+    return window.sample(RunSample), window.loop_type

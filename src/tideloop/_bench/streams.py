@@ -25,17 +25,14 @@ Run it with ``python -m tideloop bench`` (the default group) or
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Final
 
-from ._core import BenchGroup, Benchmark, LoopSpec, Timer
+from ._core import LoopSpec
 from ._loadgen import ClientInfo, resolve_client
-from ._runner import _si, _worker_env, loop_versions
-from ._streams_report import CaseResult, LoopStats, StreamsReport, format_streams_report
-from ._streams_run import Case, Plan, RunError, run_once
+from ._server_bench import CaseMatrix, check_positive, refuse_repeats, run_report, run_server_cli
+from ._streams_report import CaseResult, StreamsReport, format_streams_report
+from ._streams_run import Case, Plan, RunSample, run_once
 
 __all__ = [
     "DEFAULT_CASES",
@@ -86,7 +83,7 @@ DEFAULT_CASES: Final = (
 #: ``--quick``: every handler kind once, short windows, one round.
 QUICK_CASES: Final = DEFAULT_CASES[:5]
 
-_CASES_BY_NAME: Final = {case.name: case for case in FULL_CASES}
+MATRIX: Final = CaseMatrix(FULL_CASES, DEFAULT_CASES, QUICK_CASES)
 
 
 def run_streams(
@@ -100,65 +97,29 @@ def run_streams(
     progress: ProgressFn | None = None,
 ) -> StreamsReport:
     """Run every case on every loop, ``plan.rounds`` times, rounds alternating."""
-    labels = [spec.label for spec in loops]
-    results = {case.name: {label: LoopStats(label) for label in labels} for case in cases}
-    env = _worker_env()
-    total = plan.rounds * len(cases) * len(loops)
-    step = 0
-    start = time.perf_counter()
-    for rnd in range(plan.rounds):
-        shift = rnd % len(loops)
-        order = list(loops[shift:]) + list(loops[:shift])
-        for case in cases:
-            for spec in order:
-                step += 1
-                stats = results[case.name][spec.label]
-                if stats.error is not None:
-                    continue  # failed once: do not pay for it again
-                head = (
-                    f"[{step:>3}/{total}] streams/{case.name:<18} {spec.label:<14} "
-                    f"round {rnd + 1}/{plan.rounds}"
-                )
-                if progress is not None:
-                    progress(head)
-                try:
-                    sample, loop_type = run_once(case, spec, client, plan, env)
-                except RunError as exc:
-                    stats.error = str(exc)
-                    stats.detail = exc.detail
-                    if progress is not None:
-                        progress(f"{head}  FAILED: {exc}")
-                    continue
-                stats.samples.append(sample)
-                stats.loop_type = loop_type
-                if progress is not None:
-                    bg = sample.background_cores
-                    progress(
-                        f"{head}  {_si(sample.msgs_per_sec)} msg/s  server "
-                        f"{sample.server_us:.2f}/{sample.server_user_us:.2f} µs  client "
-                        f"{sample.client_us:.2f} µs" + ("" if bg is None else f"  bg {bg:.2f}")
-                    )
-    return StreamsReport(
-        loops=labels,
+
+    def run(case: Case, spec: LoopSpec, env: dict[str, str]) -> tuple[RunSample, str]:
+        return run_once(case, spec, client, plan, env)
+
+    return run_report(
+        StreamsReport,
+        CaseResult,
+        cases,
+        loops,
+        client,
+        plan,
+        run,
         quick=quick,
         full=full,
-        plan=plan,
-        client=client,
-        cases=[CaseResult(case, results[case.name]) for case in cases],
-        elapsed=time.perf_counter() - start,
-        versions=loop_versions(loops),
+        name_width=18,
+        rate="msg/s",
+        progress=progress,
     )
 
 
 # -- the command line ----------------------------------------------------------------
 
-
-def select_cases(*, quick: bool, full: bool, only: Sequence[str] | None) -> list[Case]:
-    if only:
-        return [_CASES_BY_NAME[name] for name in only]
-    if full:
-        return list(FULL_CASES)
-    return list(QUICK_CASES if quick else DEFAULT_CASES)
+select_cases: Final = MATRIX.select
 
 
 def run_cli(
@@ -168,70 +129,31 @@ def run_cli(
     progress: ProgressFn | None,
 ) -> int:
     """``tideloop bench --group streams`` with parsed ``args`` (see ``_cli``)."""
-    try:
-        if args.repeats is not None:
-            raise ValueError("--repeats applies to the micro group (streams: one window per run)")
-        for opt in ("duration", "warmup", "client_procs"):
-            value = getattr(args, opt, None)
-            if value is not None and value <= 0:
-                raise ValueError(f"--{opt.replace('_', '-')} must be positive")
-        client = resolve_client(args.client, args.client_procs)
-    except (ValueError, RuntimeError) as exc:
-        print(f"tideloop bench: error: {exc}", file=sys.stderr)
-        return 2
-    if client.kind != "c" and not args.quiet:
-        print(
-            f"tideloop bench: using the Python load generator ({client.note or 'requested'}); "
-            "it may be slower than the servers (flagged with !)",
-            file=sys.stderr,
-        )
-    plan = Plan.make(
-        quick=args.quick,
-        rounds=args.rounds,
-        warmup_s=args.warmup,
-        duration_s=args.duration,
-        timeout_s=args.timeout,
+
+    def resolve() -> ClientInfo:
+        refuse_repeats(args, "streams")
+        check_positive(args, ("duration", "warmup", "client_procs"))
+        return resolve_client(args.client, args.client_procs)
+
+    return run_server_cli(
+        args,
+        loops,
+        only,
+        progress,
+        resolve=resolve,
+        matrix=MATRIX,
+        run=run_streams,
+        format_report=format_streams_report,
+        slower="may be slower",
     )
-    cases = select_cases(quick=args.quick, full=args.full, only=only)
-    report = run_streams(
-        cases, loops, client, plan, quick=args.quick, full=args.full, progress=progress
-    )
-    if args.json:
-        json.dump(report.to_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print(format_streams_report(report))
-    if report.failed:
-        for name, res in report.failed:
-            print(f"tideloop bench: {name} failed on {res.loop}: {res.error}", file=sys.stderr)
-        return 1
-    return 0
 
 
-def _not_in_a_worker(loop: Any, n: int, timer: Timer) -> None:
-    raise RuntimeError("stream benchmarks run a server process and a client, not a worker")
-
-
-def _tagged(case: Case) -> str:
-    tags = [
-        tag for tag, cases in (("default", DEFAULT_CASES), ("quick", QUICK_CASES)) if case in cases
-    ]
-    return case.description + (f" [{', '.join(tags)}]" if tags else "")
-
-
-#: The group's entry in ``GROUPS``: names and descriptions for ``--list`` and
-#: ``--bench``; the module's ``run_cli`` runs it (not the worker runner).
-GROUP: Final = BenchGroup(
+#: The group's entry in ``GROUPS`` (see ``CaseMatrix.group``).
+GROUP: Final = MATRIX.group(
     name="streams",
     description="TCP echo and HTTP servers under a C load generator, server CPU per message",
-    benchmarks=tuple(
-        Benchmark(case.name, _tagged(case), "message", n=0, quick_n=0, fn=_not_in_a_worker)
-        for case in FULL_CASES
-    ),
-    rounds=3,
-    repeats=1,
-    quick_rounds=1,
-    quick_repeats=1,
+    unit="message",
+    what="stream",
 )
 
 
