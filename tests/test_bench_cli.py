@@ -120,3 +120,59 @@ def test_benchmarks_script_lists() -> None:
     proc = run(str(ROOT / "benchmarks" / "micro.py"), "--list", timeout=25)
     assert proc.returncode == 0, proc.stderr
     assert "sock_echo" in proc.stdout
+
+
+@pytest.mark.timeout(60)
+def test_bench_spawn_quick_json() -> None:
+    proc = run(
+        "-m",
+        "tideloop",
+        "bench",
+        "--group",
+        "spawn",
+        "--quick",
+        "--json",
+        "--loops",
+        "tideloop,asyncio",
+        timeout=50,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report: dict[str, Any] = json.loads(proc.stdout)
+    assert report["group"] == "spawn"
+    names = [b["name"] for b in report["benchmarks"]]
+    assert names == [b.name for b in get_group("spawn").benchmarks]
+    assert names == ["spawn_wait", "spawn_communicate"]
+    for bench in report["benchmarks"]:
+        assert set(bench["results"]) == {"tideloop", "asyncio"}
+        for name, res in bench["results"].items():
+            assert res["ok"], (bench["name"], name, res["error"], res.get("traceback"))
+            assert res["ops_per_sec"] > 0
+            assert res["cpu_us_per_op"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_bench_tls_quick_json() -> None:
+    proc = run(
+        "-m",
+        "tideloop",
+        "bench",
+        "--group",
+        "tls",
+        "--quick",
+        "--json",
+        "--loops",
+        "tideloop,asyncio",
+        timeout=110,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report: dict[str, Any] = json.loads(proc.stdout)
+    rows = report["median"]
+    assert {(r["scenario"], r["loop"]) for r in rows} == {
+        (scenario, loop)
+        for scenario in ("echo-1k", "echo-100k", "handshake")
+        for loop in ("tideloop", "asyncio")
+    }
+    for row in rows:
+        assert row["count"] > 0, row
+        assert row["server_us_per_op"] > 0, row
+        assert 0 < row["client_cpu_share"] <= 1.5, row

@@ -68,7 +68,90 @@ def test_run_missing_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_run_missing_module(tmp_path: Path) -> None:
-    proc = _run("-m", "no_such_module_xyz", cwd=tmp_path)
+def test_run_module_gets_its_options_verbatim(tmp_path: Path) -> None:
+    """As with ``python -m MODULE ARGS``: everything after the module name is
+    the program's, options and ``--`` included."""
+    (tmp_path / "progmod.py").write_text(PROGRAM)
+    proc = _run("-m", "progmod", "--flag", "-P", "8080", "--", "x", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "tideloop._loop.EventLoop ['--flag', '-P', '8080', '--', 'x']"
+    proc = _run("-mprogmod", "-v", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "tideloop._loop.EventLoop ['-v']"
+
+
+@pytest.mark.timeout(60)
+def test_run_file_keeps_double_dash(tmp_path: Path) -> None:
+    (tmp_path / "prog.py").write_text(PROGRAM)
+    proc = _run("prog.py", "--", "a", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "tideloop._loop.EventLoop ['--', 'a']"
+    # A "--" before the file ends run's own options, as for python.
+    proc = _run("--", "prog.py", "a", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "tideloop._loop.EventLoop ['a']"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        ("no_such_module_xyz", "No module named no_such_module_xyz"),
+        ("no_such_pkg_xyz.sub", "No module named 'no_such_pkg_xyz'"),
+        ("json", "No module named json.__main__; 'json' is a package and cannot be directly"),
+    ],
+)
+def test_run_missing_module(tmp_path: Path, module: str, message: str) -> None:
+    """One line and status 1, as ``python -m`` gives: no traceback."""
+    proc = _run("-m", module, cwd=tmp_path)
     assert proc.returncode == 1
-    assert "No module named no_such_module_xyz" in proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.timeout(60)
+def test_run_import_error_in_program_keeps_traceback(tmp_path: Path) -> None:
+    (tmp_path / "badimport.py").write_text("import no_such_inner_module_xyz\n")
+    proc = _run("-m", "badimport", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr
+    assert "No module named 'no_such_inner_module_xyz'" in proc.stderr
+
+
+@pytest.mark.timeout(60)
+def test_run_usage(tmp_path: Path) -> None:
+    proc = _run("--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "-m MODULE" in proc.stdout and "FILE" in proc.stdout
+    proc = _run("-m", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "argument -m: expected one argument" in proc.stderr
+    proc = _run("--bogus", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "unrecognized arguments: --bogus" in proc.stderr
+
+
+@pytest.mark.timeout(120)
+def test_installed_console_script(tmp_path: Path) -> None:
+    """The ``tideloop`` command that ``pip install`` puts next to Python."""
+    script = Path(sys.executable).parent / "tideloop"
+    if not script.exists():
+        pytest.skip("no tideloop console script next to this Python (scripts/test installs one)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    info = subprocess.run(
+        [str(script), "info"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert info.returncode == 0, info.stderr
+    assert "epoll" in info.stdout
+    (tmp_path / "prog.py").write_text(PROGRAM)
+    proc = subprocess.run(
+        [str(script), "run", "prog.py", "a"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "tideloop._loop.EventLoop ['a']"

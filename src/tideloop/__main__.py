@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import sys
+import traceback
 from typing import Any
 
 __all__ = ["build_parser", "main"]
@@ -123,11 +124,41 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(code, file=sys.stderr)
         return 1
     except ImportError as exc:
-        if args.module and getattr(exc, "name", None) == args.module:
-            print(f"tideloop run: No module named {args.module}", file=sys.stderr)
+        # runpy's own "No module named ..." (or "... cannot be directly
+        # executed"): one line and exit status 1, as `python -m` gives. An
+        # ImportError from the program's code keeps its traceback.
+        frames = [frame for frame, _ in traceback.walk_tb(exc.__traceback__)]
+        if args.module and frames and frames[-1].f_globals.get("__name__") == "runpy":
+            print(f"tideloop run: {exc}", file=sys.stderr)
             return 1
         raise
     return 0
+
+
+def _parse_run(parser: argparse.ArgumentParser, rest: list[str]) -> argparse.Namespace:
+    """``run``'s own options, then the program and its arguments verbatim.
+
+    As with ``python [-m MODULE | FILE] ARGS``, everything after the module
+    name or the file belongs to the program, options and ``--`` included
+    (argparse would take ``-x`` after ``-m MODULE`` as one of ours).
+    """
+    for i, token in enumerate(rest):
+        if token == "-m":
+            if i + 1 == len(rest):
+                break  # argparse reports the missing MODULE
+            return argparse.Namespace(module=rest[i + 1], target=None, args=rest[i + 2 :])
+        if token.startswith("-m"):
+            return argparse.Namespace(module=token[2:], target=None, args=rest[i + 1 :])
+        if token == "--":
+            target = rest[i + 1] if i + 1 < len(rest) else None
+            return argparse.Namespace(module=None, target=target, args=rest[i + 2 :])
+        if token.startswith("-"):
+            break  # -h/--help, or an unknown option: argparse's message
+        return argparse.Namespace(module=None, target=token, args=rest[i + 1 :])
+    else:
+        return argparse.Namespace(module=None, target=None, args=[])
+    parser.parse_args(["run", *rest])  # prints help or the usage error, and exits
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,17 +197,25 @@ def build_parser() -> argparse.ArgumentParser:
         "with tideloop installed as the event loop policy, so the loops that "
         "asyncio.run() and asyncio.Runner() create are tideloop loops.",
     )
+    # For the help text and usage errors; main() splits run's arguments itself.
     p_run.add_argument("-m", dest="module", metavar="MODULE", help="run a module as a script")
     p_run.add_argument("target", nargs="?", metavar="FILE", help="the script to run")
     p_run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the program")
-    p_run.set_defaults(func=_cmd_run)
 
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "run":
+        args = _parse_run(parser, argv[1:])
+        args.version = False
+        args.command = "run"
+        args.func = _cmd_run
+    else:
+        args = parser.parse_args(argv)
     if args.version:
         import tideloop
 

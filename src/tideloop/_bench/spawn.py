@@ -15,9 +15,10 @@ time per child (``time.process_time``, all threads of the parent: the loop's
 real cost, watcher threads included).
 
 The functions follow the ``BenchFn`` contract of ``_core`` and ``GROUP`` is a
-:class:`BenchGroup`, so the group can be registered with ``tideloop bench``.
-Until then, ``python -m tideloop._bench.spawn`` runs it on tideloop, asyncio
-and uvloop (when importable), each measurement in a fresh interpreter.
+:class:`BenchGroup`: ``python -m tideloop bench --group spawn`` runs it on
+tideloop, asyncio and uvloop (when importable), each measurement in a fresh
+interpreter; so do ``python -m tideloop._bench.spawn`` and, from a checkout,
+``python benchmarks/spawn.py``.
 """
 
 from __future__ import annotations
