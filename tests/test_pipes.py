@@ -582,6 +582,30 @@ def test_write_to_closed_reader_is_not_raised(loop: Loop, pipe: tuple[int, int])
     run(loop, main())
 
 
+def test_write_pipe_on_a_fifo(loop: Loop) -> None:
+    """A named pipe: data goes through, and the reader's close is noticed."""
+    tmp = tempfile.mkdtemp(prefix="tl-")
+    path = os.path.join(tmp, "fifo")
+    os.mkfifo(path)
+    rfd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    wobj = open(path, "wb", buffering=0)
+
+    async def main() -> None:
+        tr, pr = await connect_write(loop, wobj)
+        tr.write(b"into the fifo")
+        assert await read_n(loop, rfd, 13) == b"into the fifo"
+        os.close(rfd)  # the reader goes away: detected through readability
+        assert await pr.lost is None
+        assert tr.is_closing()
+        assert wobj.closed
+
+    try:
+        run(loop, main())
+    finally:
+        os.unlink(path)
+        os.rmdir(tmp)
+
+
 def test_write_pipe_on_a_socket(loop: Loop) -> None:
     a, b = socket.socketpair()
     b.setblocking(False)

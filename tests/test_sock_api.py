@@ -1207,18 +1207,30 @@ def test_fd_owned_by_transport(loop: Loop, pair: Pair) -> None:
     a, _ = pair
 
     async def main() -> None:
-        try:
-            transport, _ = await loop.create_connection(asyncio.Protocol, sock=a)
-        except NotImplementedError:
-            pytest.skip("this loop has no socket transports yet")
+        transport, _ = await loop.create_connection(asyncio.Protocol, sock=a)
+        fd = a.fileno()
         try:
             # Waiting on a transport's fd is refused (ready data would be
             # returned without the check, as in asyncio).
             with pytest.raises(RuntimeError) as info:
                 await loop.sock_recv(a, 10)
-            assert str(info.value).startswith(
-                f"File descriptor {a.fileno()!r} is used by transport"
-            )
+            assert str(info.value).startswith(f"File descriptor {fd!r} is used by transport <")
+            # So is watching it, by fd or by socket object, in either direction.
+            for target in (fd, a):
+                for method, args in (
+                    (loop.add_reader, (print,)),
+                    (loop.add_writer, (print,)),
+                    (loop.remove_reader, ()),
+                    (loop.remove_writer, ()),
+                ):
+                    with pytest.raises(RuntimeError) as info:
+                        method(target, *args)
+                    # asyncio names the object it was given.
+                    assert str(info.value).startswith(
+                        f"File descriptor {target!r} is used by transport <"
+                    )
+            # The transport still works.
+            assert transport.is_reading()
         finally:
             transport.close()
             await asyncio.sleep(0)
