@@ -580,6 +580,33 @@ def test_transport_basics(loop: Loop) -> None:
     run(loop, main())
 
 
+def test_state_machine_refuses_illegal_transitions(loop: Loop) -> None:
+    """The TLS protocol's explicit transition check (asyncio's
+    SSLProtocol._set_state, private on both loops): one step forward at a
+    time, back to UNWRAPPED from anywhere."""
+
+    async def main() -> None:
+        server, addr = await tls_server(loop)
+        tr, pr = await tls_connect(loop, addr)
+        proto = tr._ssl_protocol
+        states = type(proto._state)
+        assert proto._state is states["WRAPPED"]
+        for illegal in ("DO_HANDSHAKE", "SHUTDOWN", "WRAPPED"):
+            with pytest.raises(RuntimeError) as info:
+                proto._set_state(states[illegal])
+            assert str(info.value) == (
+                f"cannot switch state from {states['WRAPPED']} to {states[illegal]}"
+            )
+            assert proto._state is states["WRAPPED"]
+        tr.write(b"still fine")
+        assert await pr.wait_bytes(10) == b"still fine"
+        tr.close()
+        await pr.lost
+        await close_server(server)
+
+    run(loop, main())
+
+
 def test_set_protocol(loop: Loop) -> None:
     async def main() -> None:
         server, addr = await tls_server(loop)
