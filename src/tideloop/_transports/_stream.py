@@ -66,11 +66,17 @@ QUEUED: Final = 1
 WAITING: Final = 2
 
 
+_TCP_FAMILIES: Final = frozenset({socket.AF_INET, socket.AF_INET6})
+
+
 def set_nodelay(sock: socket.socket) -> None:
+    # super(): the C getters' ints. socket.socket's family/type properties
+    # build an enum member each time (~0.9 us apiece, per connection).
+    raw: Any = super(socket.socket, sock)
     if (
         hasattr(socket, "TCP_NODELAY")
-        and sock.family in (socket.AF_INET, socket.AF_INET6)
-        and sock.type == socket.SOCK_STREAM
+        and raw.family in _TCP_FAMILIES
+        and raw.type == socket.SOCK_STREAM
         and sock.proto == socket.IPPROTO_TCP
     ):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
