@@ -32,6 +32,7 @@ import tideloop
 from tideloop import _runner
 
 from .conftest import LOOP_KINDS, make_factory
+from .support.blocking import wait_until_blocked_in_poll
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 PY312 = sys.version_info >= (3, 12)
@@ -314,11 +315,15 @@ def test_ctrl_c_cancels_main_and_raises_keyboard_interrupt(
             ready = proc.stdout.readline()
             loop_type = "EventLoop" if entry == "tideloop.run" else "_UnixSelectorEventLoop"
             assert ready == f"ready {loop_type}\n"
+            # Each SIGINT once the loop sleeps in its poll: one that lands just
+            # before it is a lost wakeup on stock asyncio (test_signals.py).
+            wait_until_blocked_in_poll(proc.pid, proc.pid)
             os.kill(proc.pid, signal.SIGINT)
             lines = [proc.stdout.readline()]
             if mode == "stubborn":
                 lines.append(proc.stdout.readline())
                 assert lines == ["main cancelled\n", "ignoring it\n"]
+                wait_until_blocked_in_poll(proc.pid, proc.pid)
                 os.kill(proc.pid, signal.SIGINT)
             # Not communicate(): it would bypass what readline() has buffered.
             out = proc.stdout.read()
