@@ -75,7 +75,11 @@ _TimerEntry = tuple[float, int, TimerHandle]
 
 
 def _is_debug_mode() -> bool:
-    # Same rule as asyncio.coroutines._is_debug_mode().
+    # asyncio's own rule, looked up at each call as BaseEventLoop does, so that
+    # a patched asyncio.coroutines._is_debug_mode (CPython's tests) applies.
+    probe = getattr(asyncio.coroutines, "_is_debug_mode", None)
+    if probe is not None:
+        return bool(probe())
     return sys.flags.dev_mode or (
         not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG"))
     )

@@ -91,6 +91,22 @@ class MixinSpec:
     add_loop_setup: bool = False
     #: Class-name stem for the generated classes.
     stem: str = ""
+    #: Applied to each new loop, for upstream factories that also instrument it.
+    prepare: Callable[[Any], Any] | None = None
+
+
+def _runners_loop(loop: Any) -> Any:
+    """What test_runners' own ``new_loop`` adds to its loop, on ours: a flag
+    its tearDown checks, set when shutdown_asyncgens() runs."""
+    loop.shutdown_ag_run = False
+    shutdown_asyncgens = loop.shutdown_asyncgens
+
+    async def instrumented() -> None:
+        loop.shutdown_ag_run = True
+        await shutdown_asyncgens()
+
+    loop.shutdown_asyncgens = instrumented
+    return loop
 
 
 MIXINS: tuple[MixinSpec, ...] = (
@@ -160,6 +176,33 @@ MIXINS: tuple[MixinSpec, ...] = (
         factory_attr="new_loop",
         per_backend=False,
         stem="StartTLSTests",
+    ),
+    # test_runners builds asyncio.BaseEventLoop()s with mocked internals in
+    # BaseTest.new_loop (so the whole-module suite runs on stock asyncio):
+    # these run RunTests and RunnerTests with the loop under test instead.
+    MixinSpec(
+        name="mixin-runners-run",
+        module="test_runners",
+        description="RunTests (asyncio.run) with the loop under test as the policy's loop",
+        concrete=("RunTests",),
+        mixins=(),
+        base="unittest.TestCase",
+        factory_attr="new_loop",
+        per_backend=False,
+        stem="RunTests",
+        prepare=_runners_loop,
+    ),
+    MixinSpec(
+        name="mixin-runners-runner",
+        module="test_runners",
+        description="RunnerTests (asyncio.Runner) with the loop under test as the policy's loop",
+        concrete=("RunnerTests",),
+        mixins=(),
+        base="unittest.TestCase",
+        factory_attr="new_loop",
+        per_backend=False,
+        stem="RunnerTests",
+        prepare=_runners_loop,
     ),
     MixinSpec(
         name="mixin-subprocess",
@@ -306,8 +349,13 @@ def build_mixin_classes(
         factory = _loops.make_factory(loop_kind, target)
         name = f"{spec.stem}_{target or 'default'}"
 
-        def make_loop(self: Any, _factory: Callable[[], Any] = factory) -> Any:
-            return _factory()
+        def make_loop(
+            self: Any,
+            _factory: Callable[[], Any] = factory,
+            _prepare: Callable[[Any], Any] | None = spec.prepare,
+        ) -> Any:
+            loop = _factory()
+            return loop if _prepare is None else _prepare(loop)
 
         namespace: dict[str, Any] = {
             spec.factory_attr: make_loop,
