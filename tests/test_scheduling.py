@@ -29,6 +29,7 @@ from unittest import mock
 import pytest
 
 from .conftest import ErrorLog
+from .support.blocking import wait_until_blocked_in_poll
 
 var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="default")
 
@@ -566,11 +567,12 @@ def test_call_soon_threadsafe_wakes_blocked_loop(loop: asyncio.AbstractEventLoop
     fut = loop.create_future()
     threads: list[threading.Thread] = []
 
+    main_tid = threading.get_native_id()
+
     def worker() -> None:
-        # Not synchronisation: only makes it likely that the loop is already
-        # blocked in poll when the call arrives (the test passes either way
-        # on a correct loop).
-        time.sleep(0.05)
+        # Call once the loop thread sleeps in its poll, so that the waker is
+        # what wakes it.
+        wait_until_blocked_in_poll(os.getpid(), main_tid)
         loop.call_soon_threadsafe(fut.set_result, threading.get_ident())
 
     def start() -> None:

@@ -94,9 +94,17 @@ def test_signal_wakes_loop_blocked_in_poll(loop: asyncio.AbstractEventLoop) -> N
     loop.add_signal_handler(signal.SIGUSR2, lambda: fut.done() or fut.set_result("woken"))
     threads: list[threading.Thread] = []
 
+    main_tid = threading.get_native_id()
+
+    def kill_once_blocked() -> None:
+        from .support.blocking import wait_until_blocked_in_poll
+
+        wait_until_blocked_in_poll(os.getpid(), main_tid)
+        _kill_self(signal.SIGUSR2)
+
     def start_killer() -> None:
-        # Sent from another thread while the loop waits with no timers.
-        t = threading.Thread(target=_kill_self, args=(signal.SIGUSR2,))
+        # Sent from another thread once the loop waits in its poll, no timers.
+        t = threading.Thread(target=kill_once_blocked)
         threads.append(t)
         t.start()
 
