@@ -110,6 +110,30 @@ def _format_pipe(fd: Any) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _check_popen_options(
+    universal_newlines: bool,
+    shell: bool,
+    shell_expected: bool,
+    bufsize: int,
+    text: bool | None,
+    encoding: str | None,
+    errors: str | None,
+) -> None:
+    """The Popen options asyncio refuses, with its messages, in its order."""
+    if universal_newlines:
+        raise ValueError("universal_newlines must be False")
+    if bool(shell) is not shell_expected:
+        raise ValueError(f"shell must be {shell_expected}")
+    if bufsize != 0:
+        raise ValueError("bufsize must be 0")
+    if text:
+        raise ValueError("text must be False")
+    if encoding is not None:
+        raise ValueError("encoding must be None")
+    if errors is not None:
+        raise ValueError("errors must be None")
+
+
 class SubprocessMixin:
     """``subprocess_exec``/``subprocess_shell`` for :class:`EventLoop`."""
 
@@ -151,30 +175,11 @@ class SubprocessMixin:
     ) -> tuple[SubprocessTransport, asyncio.BaseProtocol]:
         if not isinstance(cmd, (bytes, str)):
             raise ValueError("cmd must be a string")
-        if universal_newlines:
-            raise ValueError("universal_newlines must be False")
-        if not shell:
-            raise ValueError("shell must be True")
-        if bufsize != 0:
-            raise ValueError("bufsize must be 0")
-        if text:
-            raise ValueError("text must be False")
-        if encoding is not None:
-            raise ValueError("encoding must be None")
-        if errors is not None:
-            raise ValueError("errors must be None")
-        protocol = protocol_factory()
-        debug_log = None
-        if self._debug:
-            # Like asyncio, log no arguments: they may hold secrets.
-            debug_log = f"run shell command {cmd!r}"
-            self._log_subprocess(debug_log, stdin, stdout, stderr)
-        transport = await self._make_subprocess_transport(
-            protocol, cmd, True, stdin, stdout, stderr, bufsize, **kwargs
+        _check_popen_options(universal_newlines, shell, True, bufsize, text, encoding, errors)
+        debug_log = f"run shell command {cmd!r}" if self._debug else None
+        return await self._start_subprocess(
+            protocol_factory, cmd, True, debug_log, stdin, stdout, stderr, bufsize, kwargs
         )
-        if self._debug and debug_log is not None:
-            logger.info("%s: %r", debug_log, transport)
-        return transport, protocol
 
     async def subprocess_exec(
         self,
@@ -192,26 +197,40 @@ class SubprocessMixin:
         text: bool | None = None,
         **kwargs: Any,
     ) -> tuple[SubprocessTransport, asyncio.BaseProtocol]:
-        if universal_newlines:
-            raise ValueError("universal_newlines must be False")
-        if shell:
-            raise ValueError("shell must be False")
-        if bufsize != 0:
-            raise ValueError("bufsize must be 0")
-        if text:
-            raise ValueError("text must be False")
-        if encoding is not None:
-            raise ValueError("encoding must be None")
-        if errors is not None:
-            raise ValueError("errors must be None")
-        popen_args = (program, *args)
+        _check_popen_options(universal_newlines, shell, False, bufsize, text, encoding, errors)
+        debug_log = f"execute program {program!r}" if self._debug else None
+        return await self._start_subprocess(
+            protocol_factory,
+            (program, *args),
+            False,
+            debug_log,
+            stdin,
+            stdout,
+            stderr,
+            bufsize,
+            kwargs,
+        )
+
+    async def _start_subprocess(
+        self,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        popen_args: Any,
+        shell: bool,
+        debug_log: str | None,
+        stdin: Any,
+        stdout: Any,
+        stderr: Any,
+        bufsize: int,
+        kwargs: dict[str, Any],
+    ) -> tuple[SubprocessTransport, asyncio.BaseProtocol]:
+        """What subprocess_shell and subprocess_exec share once their checks
+        pass. ``debug_log`` (debug mode only) names the command, as asyncio
+        does: never its arguments, which may hold secrets."""
         protocol = protocol_factory()
-        debug_log = None
-        if self._debug:
-            debug_log = f"execute program {program!r}"
+        if debug_log is not None:
             self._log_subprocess(debug_log, stdin, stdout, stderr)
         transport = await self._make_subprocess_transport(
-            protocol, popen_args, False, stdin, stdout, stderr, bufsize, **kwargs
+            protocol, popen_args, shell, stdin, stdout, stderr, bufsize, **kwargs
         )
         if self._debug and debug_log is not None:
             logger.info("%s: %r", debug_log, transport)

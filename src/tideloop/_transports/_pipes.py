@@ -60,7 +60,7 @@ import stat
 import sys
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ._base import ReadingControl, WriteFlowControl, report_fatal_error
 
@@ -421,6 +421,9 @@ class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.WriteTranspor
             loop._on_fd_released()
 
 
+_PipeT = TypeVar("_PipeT", ReadPipeTransport, WritePipeTransport)
+
+
 class PipesMixin:
     """``connect_read_pipe``/``connect_write_pipe`` for ``EventLoop``."""
 
@@ -432,26 +435,23 @@ class PipesMixin:
     async def connect_read_pipe(  # type: ignore[override]
         self, protocol_factory: Callable[[], asyncio.BaseProtocol], pipe: Any
     ) -> tuple[ReadPipeTransport, asyncio.BaseProtocol]:
-        protocol = protocol_factory()
-        waiter = self.create_future()
-        transport = ReadPipeTransport(self, pipe, protocol, waiter)  # type: ignore[arg-type]
-        try:
-            await waiter
-        except BaseException:
-            transport.close()
-            raise
-        if self._debug:
-            # The fd as the transport saw it: asyncio's pipe.fileno() here
-            # raises if the protocol closed the transport in connection_made().
-            logger.debug("Read pipe %r connected: (%r, %r)", transport._fileno, transport, protocol)
-        return transport, protocol
+        return await self._connect_pipe(ReadPipeTransport, "Read", protocol_factory, pipe)
 
     async def connect_write_pipe(  # type: ignore[override]
         self, protocol_factory: Callable[[], asyncio.BaseProtocol], pipe: Any
     ) -> tuple[WritePipeTransport, asyncio.BaseProtocol]:
+        return await self._connect_pipe(WritePipeTransport, "Write", protocol_factory, pipe)
+
+    async def _connect_pipe(
+        self,
+        cls: type[_PipeT],
+        kind: str,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        pipe: Any,
+    ) -> tuple[_PipeT, asyncio.BaseProtocol]:
         protocol = protocol_factory()
         waiter = self.create_future()
-        transport = WritePipeTransport(self, pipe, protocol, waiter)  # type: ignore[arg-type]
+        transport = cls(self, pipe, protocol, waiter)  # type: ignore[arg-type]
         try:
             await waiter
         except BaseException:
@@ -461,6 +461,6 @@ class PipesMixin:
             # The fd as the transport saw it: asyncio's pipe.fileno() here
             # raises if the protocol closed the transport in connection_made().
             logger.debug(
-                "Write pipe %r connected: (%r, %r)", transport._fileno, transport, protocol
+                "%s pipe %r connected: (%r, %r)", kind, transport._fileno, transport, protocol
             )
         return transport, protocol
