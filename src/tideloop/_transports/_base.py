@@ -1,6 +1,6 @@
 """What the transports share: write flow control (asyncio's
-_FlowControlMixin), pause/resume of reading, and the reporting rule for
-fatal errors.
+_FlowControlMixin), pause/resume of reading, the socket transports' repr and
+unclosed-transport warning, and the reporting rule for fatal errors.
 
 Write flow control:
 
@@ -17,11 +17,46 @@ messages. Each transport says what its buffer size is
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, Final
 
 logger = logging.getLogger("asyncio")
 
 WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
+
+
+class SocketTransportBase:
+    """``__repr__`` and the unclosed-transport warning of the transports over
+    one socket (stream and datagram), in asyncio's format. Whether the
+    socket is watched comes from the loop's backend (a lookup: nothing is
+    kept that could make a reference cycle)."""
+
+    _sock: Any
+    _sock_fd: int
+    _closing: bool
+    _loop: Any
+    _buffer_size: int
+
+    def __repr__(self) -> str:
+        info = [self.__class__.__name__]
+        if self._sock is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._sock_fd}")
+        if self._loop is not None and not self._loop.is_closed():
+            backend = self._loop._backend
+            reading = backend.reader(self._sock_fd) is not None
+            info.append("read=polling" if reading else "read=idle")
+            writing = backend.writer(self._sock_fd) is not None
+            state = "polling" if writing else "idle"
+            info.append(f"write=<{state}, bufsize={self._buffer_size}>")
+        return "<{}>".format(" ".join(info))
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._sock.close()
 
 
 class ReadingControl:

@@ -56,13 +56,12 @@ import os
 import socket
 import stat
 import sys
-import warnings
 from asyncio.trsock import TransportSocket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .._net import set_reuseport
-from ._base import ReadingControl, WriteFlowControl, report_fatal_error
+from ._base import ReadingControl, SocketTransportBase, WriteFlowControl, report_fatal_error
 
 if TYPE_CHECKING:
     from .._loop import EventLoop
@@ -84,7 +83,11 @@ _Queued = tuple[bytes, _Address]
 
 
 class DatagramTransport(
-    ReadingControl, WriteFlowControl, asyncio.Transport, asyncio.DatagramTransport
+    SocketTransportBase,
+    ReadingControl,
+    WriteFlowControl,
+    asyncio.Transport,
+    asyncio.DatagramTransport,
 ):
     """A UDP or Unix datagram socket under an ``asyncio.DatagramProtocol``.
 
@@ -133,34 +136,12 @@ class DatagramTransport(
         self._closing = False
         self._paused = False
         self._init_flow_control()
-        # Whether we are registered for reading/writing (for __repr__; flags
-        # rather than the loop's handles, which would make reference cycles).
-        self._reading = False
-        self._writing = False
         loop._transports[self._sock_fd] = self
         loop.call_soon(protocol.connection_made, self)
         # Start reading only once connection_made() has run.
         loop.call_soon(self._start_reading)
         if waiter is not None:
             loop.call_soon(_set_result_unless_cancelled, waiter, None)
-
-    def __repr__(self) -> str:
-        info = [self.__class__.__name__]
-        if self._sock is None:
-            info.append("closed")
-        elif self._closing:
-            info.append("closing")
-        info.append(f"fd={self._sock_fd}")
-        if self._loop is not None and not self._loop.is_closed():
-            info.append("read=polling" if self._reading else "read=idle")
-            state = "polling" if self._writing else "idle"
-            info.append(f"write=<{state}, bufsize={self._buffer_size}>")
-        return "<{}>".format(" ".join(info))
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._sock is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._sock.close()
 
     # -- BaseTransport -----------------------------------------------------
 
@@ -196,14 +177,11 @@ class DatagramTransport(
         if self._closing or self._paused:
             return
         self._loop._add_reader(self._sock_fd, self._on_readable)
-        self._reading = True
 
     def _stop_reading(self) -> None:
-        self._reading = False
         self._loop._remove_reader(self._sock_fd)
 
     def _stop_writing(self) -> None:
-        self._writing = False
         self._loop._remove_writer(self._sock_fd)
 
     def _on_readable(self) -> None:
@@ -268,7 +246,6 @@ class DatagramTransport(
                 return
             except (BlockingIOError, InterruptedError):
                 self._loop._add_writer(self._sock_fd, self._on_writable)
-                self._writing = True
             except OSError as exc:
                 self._protocol.error_received(exc)
                 return

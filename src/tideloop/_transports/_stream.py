@@ -38,11 +38,10 @@ import itertools
 import logging
 import socket
 import sys
-import warnings
 from asyncio.trsock import TransportSocket
 from typing import TYPE_CHECKING, Any, Final
 
-from ._base import ReadingControl, WriteFlowControl, report_fatal_error
+from ._base import ReadingControl, SocketTransportBase, WriteFlowControl, report_fatal_error
 
 if TYPE_CHECKING:
     from .._loop import EventLoop
@@ -82,7 +81,7 @@ def set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class StreamTransport(ReadingControl, WriteFlowControl, asyncio.Transport):
+class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asyncio.Transport):
     """A connected stream socket (TCP or Unix) under an asyncio protocol."""
 
     # No __slots__ here on purpose (DESIGN.md 5a): tests patch transport
@@ -141,27 +140,6 @@ class StreamTransport(ReadingControl, WriteFlowControl, asyncio.Transport):
         loop.call_soon(self._start_reading)
         if waiter is not None:
             loop.call_soon(_set_result_unless_cancelled, waiter, None)
-
-    def __repr__(self) -> str:
-        info = [self.__class__.__name__]
-        if self._sock is None:
-            info.append("closed")
-        elif self._closing:
-            info.append("closing")
-        info.append(f"fd={self._sock_fd}")
-        if self._loop is not None and not self._loop.is_closed():
-            backend = self._loop._backend
-            reading = backend.reader(self._sock_fd) is not None
-            info.append("read=polling" if reading else "read=idle")
-            writing = backend.writer(self._sock_fd) is not None
-            state = "polling" if writing else "idle"
-            info.append(f"write=<{state}, bufsize={self._buffer_size}>")
-        return "<{}>".format(" ".join(info))
-
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._sock is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._sock.close()
 
     # -- BaseTransport -----------------------------------------------------
 
