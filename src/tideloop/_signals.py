@@ -77,15 +77,19 @@ class SignalsMixin:
             return
         self._saved_wakeup_fd = old
 
-    def _keep_wakeup_for_run(self) -> bool:
-        """The last handler is gone: keep the wakeup fd if a run in the main
-        thread should hold it, and give it up (-1, as asyncio) when the run ends."""
-        if self._saved_wakeup_fd is not None:
-            return True
+    def _drop_wakeup_fd_if_unused(self) -> None:
+        """After a handler is removed: with none left, unset the wakeup fd as
+        asyncio does, unless a run in the main thread holds it; that run then
+        unsets it (-1) when it ends."""
+        if self._signal_handlers or self._saved_wakeup_fd is not None:
+            return
         if self._thread_id is not None and self._thread_id == threading.main_thread().ident:
             self._saved_wakeup_fd = -1
-            return True
-        return False
+            return
+        try:
+            signal.set_wakeup_fd(-1)
+        except (ValueError, OSError) as exc:
+            logger.info("set_wakeup_fd(-1) failed: %s", exc)
 
     def _release_signal_wakeup(self) -> None:
         old = self._saved_wakeup_fd
@@ -137,11 +141,7 @@ class SignalsMixin:
             signal.siginterrupt(sig, False)
         except OSError as exc:
             del self._signal_handlers[sig]
-            if not self._signal_handlers and not self._keep_wakeup_for_run():
-                try:
-                    signal.set_wakeup_fd(-1)
-                except (ValueError, OSError) as nexc:
-                    logger.info("set_wakeup_fd(-1) failed: %s", nexc)
+            self._drop_wakeup_fd_if_unused()
             if exc.errno == errno.EINVAL:
                 raise RuntimeError(f"sig {sig} cannot be caught")
             raise
@@ -168,11 +168,7 @@ class SignalsMixin:
             if exc.errno == errno.EINVAL:
                 raise RuntimeError(f"sig {sig} cannot be caught")
             raise
-        if not self._signal_handlers and not self._keep_wakeup_for_run():
-            try:
-                signal.set_wakeup_fd(-1)
-            except (ValueError, OSError) as exc:
-                logger.info("set_wakeup_fd(-1) failed: %s", exc)
+        self._drop_wakeup_fd_if_unused()
         return True
 
     def _close_signals(self) -> None:
