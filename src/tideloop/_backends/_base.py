@@ -206,29 +206,41 @@ class Backend:
         OUT_BIT for writable, anything else (error, hang-up, invalid) wakes both
         directions.
         """
-        readers = self._readers
-        writers = self._writers
-        append = self._ready.append
-        waker_fd = self._waker.read_fd
         self.events += len(events)
+        self._collect(events, self._ready.append)
+
+    def _collect(self, events: EventList, append: Callable[[Handle], None]) -> None:
+        """Pass the handles to run for ``events`` to ``append``, in order."""
+        get_reader = self._readers.get
         for fd, mask in events:
-            if fd == waker_fd:
-                self._waker.drain()
-                continue
-            if mask & NOT_OUT:
-                handle = readers.get(fd)
-                if handle is not None:
-                    if handle._cancelled:
-                        self.unwatch_read(fd)
-                    else:
-                        append(handle)
-            if mask & NOT_IN:
-                handle = writers.get(fd)
-                if handle is not None:
-                    if handle._cancelled:
-                        self.unwatch_write(fd)
-                    else:
-                        append(handle)
+            # The usual event first, in few bytecodes: readable, with a live
+            # reader. Everything else (the waker, writers, errors, cancelled
+            # handles) takes _collect_other.
+            if mask == IN_BIT:
+                handle = get_reader(fd)
+                if handle is not None and not handle._cancelled:
+                    append(handle)
+                    continue
+            self._collect_other(fd, mask, append)
+
+    def _collect_other(self, fd: int, mask: int, append: Callable[[Handle], None]) -> None:
+        if fd == self._waker.read_fd:
+            self._waker.drain()
+            return
+        if mask & NOT_OUT:
+            handle = self._readers.get(fd)
+            if handle is not None:
+                if handle._cancelled:
+                    self.unwatch_read(fd)
+                else:
+                    append(handle)
+        if mask & NOT_IN:
+            handle = self._writers.get(fd)
+            if handle is not None:
+                if handle._cancelled:
+                    self.unwatch_write(fd)
+                else:
+                    append(handle)
 
     def _close_poller(self) -> None:
         raise NotImplementedError
@@ -254,29 +266,9 @@ class Backend:
         self.queued_during_poll = len(self._ready)
         if not events:
             return 0
-        readers = self._readers
-        writers = self._writers
-        waker_fd = self._waker.read_fd
         self.events += len(events)
         todo: list[Handle] = []
-        for fd, mask in events:
-            if fd == waker_fd:
-                self._waker.drain()
-                continue
-            if mask & NOT_OUT:
-                handle = readers.get(fd)
-                if handle is not None:
-                    if handle._cancelled:
-                        self.unwatch_read(fd)
-                    else:
-                        todo.append(handle)
-            if mask & NOT_IN:
-                handle = writers.get(fd)
-                if handle is not None:
-                    if handle._cancelled:
-                        self.unwatch_write(fd)
-                    else:
-                        todo.append(handle)
+        self._collect(events, todo.append)
         for handle in todo:
             if handle._cancelled:
                 continue

@@ -129,12 +129,17 @@ class WriteFlowControl:
         if self._protocol_paused or self.get_write_buffer_size() <= self._high_water:
             return
         self._protocol_paused = True
+        self._paused_changed()
         self._call_flow_control("pause_writing")
 
     def _maybe_resume_protocol(self) -> None:
         if self._protocol_paused and self.get_write_buffer_size() <= self._low_water:
             self._protocol_paused = False
+            self._paused_changed()
             self._call_flow_control("resume_writing")
+
+    def _paused_changed(self) -> None:
+        """``_protocol_paused`` changed; the protocol is told next."""
 
     def _call_flow_control(self, method: str) -> None:
         try:

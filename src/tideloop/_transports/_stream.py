@@ -26,7 +26,10 @@ Invariants:
   ``data_received``/``buffer_updated`` call, which flushes when it returns)
   or WAITING (buffered, writer registered for EAGAIN);
 - the buffer holds only immutable data (bytes, or memoryviews of bytes);
-- ``_conn_lost`` counts from the moment ``connection_lost`` is scheduled.
+- ``_conn_lost`` counts from the moment ``connection_lost`` is scheduled;
+- ``_rare`` is True whenever ``_closing``, ``_eof``, ``_conn_lost``,
+  ``_empty_waiter`` or ``_protocol_paused`` is set: ``write()`` and a
+  completed send test that one flag, and look at the others only then.
 """
 
 from __future__ import annotations
@@ -126,6 +129,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         self._paused = False
         self._eof = False
         self._empty_waiter: asyncio.Future[None] | None = None
+        self._rare = False
         self._init_flow_control()
         self._flush_queue: list[StreamTransport] = loop._flush_queue
         # The loop's receive buffer (shared by its transports; see reads).
@@ -144,9 +148,14 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
     # -- BaseTransport -----------------------------------------------------
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._buffered_proto = isinstance(protocol, asyncio.BufferedProtocol)
+        buffered = isinstance(protocol, asyncio.BufferedProtocol)
+        switch = buffered != self._buffered_proto and self._protocol is not None
+        self._buffered_proto = buffered
         self._protocol = protocol
         self._protocol_connected = True
+        if switch and self._loop._backend.reader(self._sock_fd) is not None:
+            # Reading now: watch with the read method of the new protocol kind.
+            self._start_reading()
 
     def get_protocol(self) -> asyncio.BaseProtocol:
         return self._protocol  # type: ignore[no-any-return]
@@ -160,7 +169,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         if self._write_state == QUEUED:
             # Nothing more to gather: send now, as asyncio's write() would have.
             self._flush()
-        self._closing = True
+        self._closing = self._rare = True
         self._loop._remove_reader(self._sock_fd)
         if not self._buffer:
             self._conn_lost += 1
@@ -179,17 +188,18 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
     def _start_reading(self) -> None:
         if self._closing or self._paused:
             return
-        self._loop._add_reader(self._sock_fd, self._on_readable)
+        # One read method per protocol kind (set_protocol switches it): the
+        # per-read check costs more than the choice made here.
+        self._loop._add_reader(
+            self._sock_fd, self._read_into_protocol if self._buffered_proto else self._on_readable
+        )
 
     def _stop_reading(self) -> None:
         self._loop._remove_reader(self._sock_fd)
 
     def _on_readable(self) -> None:
-        if self._conn_lost:
-            return
-        if self._buffered_proto:
-            self._read_into_protocol()
-            return
+        # Plain Protocol reads. No closed check: closing removes the reader,
+        # which cancels its handle, and the loop skips cancelled handles.
         try:
             nbytes = self._sock.recv_into(self._recv_buffer)
         except (BlockingIOError, InterruptedError):
@@ -291,9 +301,9 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
                 )
             # The caller may reuse a mutable buffer once write() returns.
             data = bytes(data)
-        if self._eof or self._empty_waiter is not None or self._conn_lost or not data:
-            self._write_refused(data)
-            return
+        if self._rare or not data:
+            if self._write_refused(data):
+                return
         self._buffer.append(data)
         size = self._buffer_size = self._buffer_size + len(data)
         if self._write_state == IDLE:
@@ -309,17 +319,32 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
                 self._flush()
             self._maybe_pause_protocol()
 
-    def _write_refused(self, data: bytes) -> None:
-        """write()'s rare cases, in asyncio's order of checks."""
+    def _write_refused(self, data: bytes) -> bool:
+        """write()'s rare cases, in asyncio's order of checks: raises, or
+        says whether to drop the data (True) or buffer it (False)."""
         if self._eof:
             raise RuntimeError("Cannot call write() after write_eof()")
         if self._empty_waiter is not None:
             raise RuntimeError("unable to write; sendfile is in progress")
         if not data:
-            return
+            return True
+        if not self._conn_lost:
+            return False  # closing or paused: still buffered, as in asyncio
         if self._conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES:
             logger.warning("socket.send() raised exception.")
         self._conn_lost += 1
+        return True
+
+    def _update_rare(self) -> None:
+        self._rare = bool(
+            self._closing
+            or self._eof
+            or self._conn_lost
+            or self._empty_waiter is not None
+            or self._protocol_paused
+        )
+
+    _paused_changed = _update_rare
 
     def writelines(self, list_of_data: Any) -> None:
         if not _WRITELINES_MEMORYVIEW:
@@ -336,36 +361,37 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             self.write(data)
 
     def _flush(self) -> None:
-        """Send the buffer (loop end-of-iteration, writability, or inline)."""
+        """Send the buffer now (end of the loop iteration, or inline): QUEUED
+        or IDLE; a WAITING transport sends when writable (_on_writable)."""
         buffer = self._buffer
-        if len(buffer) == 1 and not self._conn_lost:
-            # Fast path: one chunk, usually taken whole by the kernel.
-            data = buffer[0]
-            try:
-                sent = self._sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._on_write_error(exc)
-                return
-            if sent == len(data):
-                buffer.clear()
-                self._buffer_size = 0
-                if self._write_state == WAITING:
-                    self._loop._remove_writer(self._sock_fd)
-                self._write_state = IDLE
-                if (
-                    self._protocol_paused
-                    or self._closing
-                    or self._eof
-                    or self._empty_waiter is not None
-                ):
-                    self._after_send(0)
-                return
+        if len(buffer) != 1 or self._conn_lost:
+            # Kept out of this function: a long body needs wide jumps, and
+            # CPython 3.11 leaves a comparison before a wide jump unspecialized.
+            self._flush_many()
+            return
+        # Fast path: one chunk, usually taken whole by the kernel.
+        data = buffer[0]
+        try:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._on_write_error(exc)
+            return
+        if sent != len(data):
             self._after_send(sent)
             return
+        buffer.clear()
+        self._buffer_size = 0
+        self._write_state = IDLE  # was QUEUED or IDLE: WAITING flushes in _on_writable
+        if self._rare:  # paused, closing, half-closed, or sendfile waiting
+            self._after_send(0)
+
+    def _flush_many(self) -> None:
+        """Send the buffer, whatever its length and state (the general path)."""
+        buffer = self._buffer
         if self._conn_lost or not buffer:
             if self._write_state == QUEUED:
                 self._write_state = IDLE
@@ -445,16 +471,17 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             self._sock.shutdown(socket.SHUT_WR)
 
     def _on_writable(self) -> None:
-        self._flush()
+        self._flush_many()
 
     def _call_connection_lost_soon(self, exc: BaseException | None) -> None:
         self._conn_lost += 1
+        self._rare = True
         self._loop.call_soon(self._call_connection_lost, exc)
 
     def write_eof(self) -> None:
         if self._closing or self._eof:
             return
-        self._eof = True
+        self._eof = self._rare = True
         if not self._buffer:
             self._sock.shutdown(socket.SHUT_WR)
         elif self._write_state == QUEUED:
@@ -472,6 +499,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         if self._empty_waiter is not None:
             raise RuntimeError("Empty waiter is already set")
         self._empty_waiter = self._loop.create_future()
+        self._rare = True
         if not self._buffer:
             self._empty_waiter.set_result(None)
         elif self._write_state == QUEUED:
@@ -480,6 +508,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
 
     def _reset_empty_waiter(self) -> None:
         self._empty_waiter = None
+        self._update_rare()
 
     # -- teardown --------------------------------------------------------------------
 
@@ -503,7 +532,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
                 self._loop._remove_writer(self._sock_fd)
             self._write_state = IDLE
         if not self._closing:
-            self._closing = True
+            self._closing = self._rare = True
             self._loop._remove_reader(self._sock_fd)
         self._call_connection_lost_soon(exc)
 
