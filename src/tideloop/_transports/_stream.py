@@ -238,9 +238,9 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             buffer = self._buffer
             if len(buffer) == 1 and not self._rare:
                 # _flush's fast path, inline: one Python call less per message.
-                data = buffer[0]
+                chunk = buffer[0]
                 try:
-                    sent = _write(self._sock.fileno(), data)
+                    sent = _write(self._sock.fileno(), chunk)
                 except (BlockingIOError, InterruptedError):
                     sent = 0
                 except (SystemExit, KeyboardInterrupt):
@@ -248,7 +248,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
                 except BaseException as exc:
                     self._on_write_error(exc)
                     return
-                if sent == len(data):
+                if sent == len(chunk):
                     buffer.clear()
                     self._buffer_size = 0
                     self._write_state = IDLE
