@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import platform
+import select
 import socket
 import subprocess
 import sys
@@ -125,6 +127,20 @@ def test_quick_tideloop_json() -> None:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.skipif(not hasattr(select, "epoll"), reason="pyfloor is an epoll loop (Linux)")
+def test_quick_pyfloor_reference_json() -> None:
+    # The bare-Python reference server runs every quick case next to a loop,
+    # and the report compares tideloop with it as with any other loop.
+    _skip_unless_served("tideloop")
+    report, _ = run_bench_json(loops="tideloop,pyfloor", timeout=110)
+    _check_report(report, ["tideloop", "pyfloor"], [c.name for c in QUICK_CASES])
+    assert report["versions"]["pyfloor"] == platform.python_version()
+    for bench in report["benchmarks"]:
+        assert bench["results"]["pyfloor"]["loop_type"].startswith("pyfloor")
+        assert set(bench["cpu_ratios"]) == {"tideloop/pyfloor"}
+
+
+@pytest.mark.timeout(120)
 def test_quick_table_with_python_client() -> None:
     run_table(
         "echo.py",
@@ -165,6 +181,8 @@ def test_cli_errors_and_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--duration" in capsys.readouterr().err
     assert main(["bench", "--client-procs", "0"]) == 2
     assert "--client-procs" in capsys.readouterr().err
+    assert main(["bench", "--group", "micro", "--loops", "pyfloor"]) == 2
+    assert "pyfloor is a reference server of the streams group" in capsys.readouterr().err
 
 
 # -- the server under test -------------------------------------------------------------
@@ -198,8 +216,11 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     return b"".join(chunks)
 
 
+_SERVER_LOOPS = ["asyncio", "tideloop"] + (["pyfloor"] if hasattr(select, "epoll") else [])
+
+
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("loop", ["asyncio", "tideloop"])
+@pytest.mark.parametrize("loop", _SERVER_LOOPS)
 @pytest.mark.parametrize("handler", ["protocol", "buffered", "streams", "split"])
 def test_echo_server_handlers(
     server_factory: Callable[..., ControlledServer], loop: str, handler: str
@@ -218,7 +239,7 @@ def test_echo_server_handlers(
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("loop", ["asyncio", "tideloop"])
+@pytest.mark.parametrize("loop", _SERVER_LOOPS)
 def test_http_server(server_factory: Callable[..., ControlledServer], loop: str) -> None:
     _skip_unless_served(loop)
     server = server_factory(loop, "http", module=False)  # the way the benchmark starts it

@@ -36,7 +36,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser, *, group: str | None = 
     parser.add_argument(
         "--loops",
         metavar="LIST",
-        help="comma-separated loops to compare: tideloop, tideloop-BACKEND, asyncio, uvloop "
+        help="comma-separated loops to compare: tideloop, tideloop-BACKEND, asyncio, uvloop, "
+        "and for the streams group pyfloor, a bare Python epoll server as a reference "
         "(default: tideloop,asyncio and uvloop when importable)",
     )
     parser.add_argument(
@@ -164,6 +165,8 @@ def run_bench(args: argparse.Namespace) -> int:
                 print(f"{bench.name:<22} {bench.description}")
             return 0
         loops = resolve_loops(args.loops)
+        if args.group != "streams" and any(spec.kind == "pyfloor" for spec in loops):
+            raise ValueError("pyfloor is a reference server of the streams group only")
         only = [b.strip() for b in args.bench.split(",") if b.strip()] if args.bench else None
         if only:
             for name in only:

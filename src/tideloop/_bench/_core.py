@@ -108,9 +108,11 @@ class BenchGroup:
 @dataclass(frozen=True)
 class LoopSpec:
     """A loop implementation to measure: ``asyncio``, ``uvloop``, ``tideloop``
-    or ``tideloop-BACKEND`` (``tideloop:BACKEND`` is accepted as well)."""
+    or ``tideloop-BACKEND`` (``tideloop:BACKEND`` is accepted as well); or
+    ``pyfloor``, the stream group's reference server (not a loop: see
+    ``_floor_server``)."""
 
-    kind: str  # "asyncio" | "uvloop" | "tideloop"
+    kind: str  # "asyncio" | "uvloop" | "tideloop" | "pyfloor"
     backend: str | None = None
 
     @property
@@ -132,10 +134,10 @@ def parse_loop_spec(text: str) -> LoopSpec:
             if not tail:
                 raise ValueError(f"missing backend name in {text!r}")
             return LoopSpec("tideloop", tail)
-    if text in ("asyncio", "uvloop", "tideloop"):
+    if text in ("asyncio", "uvloop", "tideloop", "pyfloor"):
         return LoopSpec(text)
     raise ValueError(
-        f"unknown loop {text!r}: expected asyncio, uvloop, tideloop or tideloop-BACKEND"
+        f"unknown loop {text!r}: expected asyncio, uvloop, tideloop, tideloop-BACKEND or pyfloor"
     )
 
 
@@ -157,6 +159,8 @@ def make_loop(spec: LoopSpec) -> asyncio.AbstractEventLoop:
         else:
             loop = tideloop.new_event_loop(backend=spec.backend)
         return loop
+    if spec.kind == "pyfloor":
+        raise ValueError("pyfloor is the streams group's reference server, not an event loop")
     raise ValueError(f"unknown loop kind {spec.kind!r}")
 
 

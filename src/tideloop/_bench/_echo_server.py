@@ -1,6 +1,6 @@
 """The server under test of the stream benchmark, in a process of its own.
 
-    python -m tideloop._bench._echo_server --loop tideloop|tideloop-BACKEND|asyncio|uvloop
+    python -m tideloop._bench._echo_server --loop tideloop|tideloop-BACKEND|asyncio|uvloop|pyfloor
         --handler protocol|buffered|streams|split|http [--host 127.0.0.1] [--port 0]
 
 Handlers (what real programs write, nothing tuned for one loop):
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import resource
@@ -42,12 +43,15 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 try:
+    from . import _floor_server
     from ._core import close_loop, make_loop, parse_loop_spec
     from ._wire import HANDLERS, HTTP_RESPONSE, SPLIT_HEAD_BYTES
 except ImportError:  # a top-level module, its directory on sys.path: see SERVER_BOOTSTRAP
+    import _floor_server  # type: ignore[import-not-found,no-redef]
     from _core import close_loop, make_loop, parse_loop_spec  # type: ignore[import-not-found,no-redef]
     from _wire import (  # type: ignore[import-not-found,no-redef]
         HANDLERS,
@@ -212,8 +216,8 @@ def _sample() -> dict[str, Any]:
     return {"event": "sample", "t": time.monotonic(), "utime": ru.ru_utime, "stime": ru.ru_stime}
 
 
-def _control(loop: asyncio.AbstractEventLoop, stop: asyncio.Future[None]) -> None:
-    """The control thread: answer ``r`` with a CPU sample, stop on ``q``/EOF."""
+def _control(stop: Callable[[], None]) -> None:
+    """The control thread: answer ``r`` with a CPU sample, ``stop()`` on ``q``/EOF."""
     stdin = sys.stdin.buffer
     while True:
         line = stdin.readline()
@@ -223,8 +227,16 @@ def _control(loop: asyncio.AbstractEventLoop, stop: asyncio.Future[None]) -> Non
             continue
         if not line or cmd == b"q":
             break
+    stop()
+
+
+def _start_control(stop: Callable[[], None]) -> None:
+    threading.Thread(target=_control, args=(stop,), name="control", daemon=True).start()
+
+
+def _stop_loop(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None]) -> None:
     try:
-        loop.call_soon_threadsafe(_set_done, stop)
+        loop.call_soon_threadsafe(_set_done, fut)
     except RuntimeError:  # the loop is already closed
         pass
 
@@ -256,17 +268,10 @@ async def _serve(
         server = await loop.create_server(_FACTORIES[handler], host, port, backlog=LISTEN_BACKLOG)
     sockets = server.sockets
     bound_port = int(sockets[0].getsockname()[1]) if sockets else port
-    _emit(
-        {
-            "event": "listening",
-            "port": bound_port,
-            "pid": os.getpid(),
-            "loop": loop_label,
-            "loop_type": f"{type(loop).__module__}.{type(loop).__qualname__}",
-            "handler": handler,
-        }
+    _listening(
+        bound_port, loop_label, f"{type(loop).__module__}.{type(loop).__qualname__}", handler
     )
-    threading.Thread(target=_control, args=(loop, stop), name="control", daemon=True).start()
+    _start_control(functools.partial(_stop_loop, loop, stop))
     await stop
     server.close()
     for transport in list(STATE.transports):
@@ -281,12 +286,42 @@ async def _serve(
         await asyncio.sleep(0)
 
 
+def _listening(port: int, label: str, loop_type: str, handler: str) -> None:
+    _emit(
+        {
+            "event": "listening",
+            "port": port,
+            "pid": os.getpid(),
+            "loop": label,
+            "loop_type": loop_type,
+            "handler": handler,
+        }
+    )
+
+
+def _serve_floor(handler: str, host: str, port: int) -> int:
+    """The ``pyfloor`` reference server (see _floor_server); returns 0."""
+    STATE.connections = _floor_server.serve(
+        handler,
+        host,
+        port,
+        LISTEN_BACKLOG,
+        _FACTORIES,
+        lambda bound: _listening(bound, "pyfloor", "pyfloor (bare epoll loop)", handler),
+        _start_control,
+    )
+    _emit({"event": "closed", "connections": STATE.connections, "errors": STATE.errors})
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="_echo_server",
         description="Server under test of the stream benchmark (see the module docstring).",
     )
-    parser.add_argument("--loop", default="tideloop", help="tideloop[-BACKEND], asyncio, uvloop")
+    parser.add_argument(
+        "--loop", default="tideloop", help="tideloop[-BACKEND], asyncio, uvloop, pyfloor"
+    )
     parser.add_argument("--handler", choices=HANDLERS, default="protocol")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
@@ -294,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     spec = parse_loop_spec(args.loop)
+    if spec.kind == "pyfloor":
+        return _serve_floor(args.handler, args.host, args.port)
     loop = make_loop(spec)
     loop.set_exception_handler(_exception_handler)
     try:

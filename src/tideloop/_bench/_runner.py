@@ -223,8 +223,8 @@ def loop_versions(loops: Sequence[LoopSpec]) -> dict[str, str | None]:
     for spec in loops:
         if spec.kind == "tideloop":
             out[spec.label] = tideloop.__version__
-        elif spec.kind == "asyncio":
-            out["asyncio"] = platform.python_version()
+        elif spec.kind in ("asyncio", "pyfloor"):
+            out[spec.kind] = platform.python_version()
         else:
             try:
                 out[spec.kind] = importlib.metadata.version(spec.kind)
