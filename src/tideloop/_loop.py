@@ -67,6 +67,7 @@ MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5
 DEBUG_STACK_DEPTH = 10
 RECV_BUFFER_BYTES = 256 * 1024
 _monotonic = time.monotonic
+_new_handle = object.__new__
 # gh-111358 (3.12.3): shutdown_default_executor's timeout bounds the wait for
 # the executor; 3.12.0-3.12.2 wait for the jobs and only bound the join.
 _SHUTDOWN_TIMEOUT_BOUNDS_WAIT = sys.version_info >= (3, 12, 3) or sys.version_info < (3, 12)
@@ -438,7 +439,16 @@ class EventLoop(  # type: ignore[misc]
     ) -> Handle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        handle = Handle(callback, args, self, context)
+        # Handle's fields set here rather than by Handle(...): no __init__
+        # frame for the loop's most frequent allocation (futures call this).
+        handle = _new_handle(Handle)
+        handle._context = contextvars.copy_context() if context is None else context
+        handle._loop = self
+        handle._callback = callback
+        handle._args = args
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = None
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
@@ -645,16 +655,20 @@ class EventLoop(  # type: ignore[misc]
             if handle._cancelled:
                 continue
             try:
-                if handle._args:
-                    handle._context.run(handle._callback, *handle._args)
-                else:
-                    # No star-call: it builds a list and a tuple per call.
+                args = handle._args
+                # No star-call where it can be helped: it builds a list and a
+                # tuple per call (futures schedule one-argument callbacks).
+                if not args:
                     handle._context.run(handle._callback)
+                elif len(args) == 1:
+                    handle._context.run(handle._callback, args[0])
+                else:
+                    handle._context.run(handle._callback, *args)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
                 self._report_callback_error(handle, exc)
-        handle = None  # break cycles on error
+        handle = args = None  # break cycles on error
 
     def _run_ready_debug(self, ntodo: int) -> None:
         popleft = self._ready.popleft
