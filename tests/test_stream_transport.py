@@ -1142,6 +1142,55 @@ def test_switch_to_buffered_protocol_mid_stream(loop: Loop) -> None:
     run(loop, main())
 
 
+class _SwitchOnData(Buffered):
+    """A BufferedProtocol that hands the transport to ``then`` from inside
+    its first ``buffer_updated`` call."""
+
+    def __init__(self, loop: Loop, then: asyncio.BaseProtocol) -> None:
+        super().__init__(loop, 64)
+        self.then = then
+        self.switched: asyncio.Future[None] = loop.create_future()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        super().buffer_updated(nbytes)
+        if self.transport.get_protocol() is self:
+            self.transport.set_protocol(self.then)
+            self.switched.set_result(None)
+
+
+@pytest.mark.parametrize("paused", [False, True], ids=["reading", "paused"])
+def test_switch_protocol_kind_inside_callback_and_while_paused(loop: Loop, paused: bool) -> None:
+    # Buffered -> plain from inside buffer_updated, then plain -> buffered
+    # (while reading, or while paused and then resumed): each byte reaches
+    # the protocol of its time, through the right callbacks.
+    async def main() -> None:
+        plain = Recorder(loop)
+        last = Buffered(loop, 64)
+        tr, first, peer = await raw_peer(loop, lambda: _SwitchOnData(loop, plain))
+        with peer:
+            await loop.sock_sendall(peer, b"first")
+            await first.switched
+            await loop.sock_sendall(peer, b"second")
+            await plain.wait_bytes(6)
+            if paused:
+                tr.pause_reading()
+            tr.set_protocol(last)
+            if paused:
+                tr.resume_reading()
+            await loop.sock_sendall(peer, b"third")
+            peer.shutdown(socket.SHUT_WR)
+            assert await last.lost is None
+            assert (bytes(first.data), bytes(plain.data), bytes(last.data)) == (
+                b"first",
+                b"second",
+                b"third",
+            )
+            assert plain.events == ["data"]
+            assert last.events == ["updated", "eof", "lost"]
+
+    run(loop, main())
+
+
 class BadBuffer(Buffered):
     def __init__(self, loop: Loop, mode: str) -> None:
         super().__init__(loop, 16)

@@ -24,18 +24,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import signal
 import sys
-import threading
 from typing import Any, Final, cast
 
 try:
     from ._core import close_loop, make_loop, parse_loop_spec
-    from ._echo_server import _control, _emit
+    from ._echo_server import _emit, _start_control, _stop_loop
 except ImportError:  # a top-level module, its directory on sys.path
     from _core import close_loop, make_loop, parse_loop_spec  # type: ignore[import-not-found,no-redef]
-    from _echo_server import _control, _emit  # type: ignore[import-not-found,no-redef]
+    from _echo_server import (  # type: ignore[import-not-found,no-redef]
+        _emit,
+        _start_control,
+        _stop_loop,
+    )
 
 __all__ = ["UDP_SERVER_BOOTSTRAP", "main"]
 
@@ -106,7 +110,7 @@ async def _serve(loop: asyncio.AbstractEventLoop, host: str, port: int, loop_lab
             "transport_type": f"{type(transport).__module__}.{type(transport).__qualname__}",
         }
     )
-    threading.Thread(target=_control, args=(loop, stop), name="control", daemon=True).start()
+    _start_control(functools.partial(_stop_loop, loop, stop))
     await stop
     # Not in typeshed's DatagramTransport, but every loop's has it.
     queued: int = getattr(transport, "get_write_buffer_size", lambda: 0)()

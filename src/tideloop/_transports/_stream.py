@@ -18,7 +18,11 @@ iteration; all writes of the iteration then go out in one ``send``/``sendmsg``
 buffer is counted by ``get_write_buffer_size()`` while it waits, and a write
 that takes the buffer past the high watermark is sent at once, so
 ``pause_writing`` fires only for data the kernel refused, as in asyncio.
-Outside a running loop, writes are sent at once.
+Outside a running loop, writes are sent at once. What a protocol writes from
+this transport's own ``data_received``/``buffer_updated`` goes out as soon as
+that call returns, not at the end of the iteration (a single chunk with
+``os.write`` on the socket's current descriptor, inline in ``_on_readable``:
+the usual request/response path makes no Python call of its own to send).
 
 Invariants:
 - ``_write_state`` is IDLE (nothing buffered), QUEUED (buffered, in the
