@@ -79,6 +79,10 @@ def loop(loop_factory: LoopFactory, errors: ErrorLog) -> Iterator[asyncio.Abstra
         try:
             if not lp.is_closed() and not lp.is_running():
                 lp.run_until_complete(lp.shutdown_asyncgens())
+                # As asyncio.run does: wait for executor jobs still running.
+                # (aiohttp closes a served file in the executor without
+                # awaiting it; the fd check below would race that close.)
+                lp.run_until_complete(lp.shutdown_default_executor())
         finally:
             if not lp.is_closed():
                 lp.close()
