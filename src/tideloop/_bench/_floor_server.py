@@ -34,7 +34,7 @@ RECV_BYTES = 256 * 1024
 
 
 class _SendingTransport:
-    """The part of a transport ``HttpProtocol`` uses: ``write`` sends at once."""
+    """The part of a transport the handlers use: ``write`` sends at once (blocking)."""
 
     __slots__ = ("closed", "sock")
 
