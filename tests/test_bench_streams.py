@@ -185,6 +185,15 @@ def test_cli_errors_and_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert "pyfloor is a reference server of the streams group" in capsys.readouterr().err
 
 
+@pytest.mark.timeout(30)
+def test_pyfloor_needs_epoll(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(select, "epoll", raising=False)
+    assert main(["bench", "--loops", "tideloop,pyfloor"]) == 2
+    assert "pyfloor is an epoll server" in capsys.readouterr().err
+
+
 # -- the server under test -------------------------------------------------------------
 
 

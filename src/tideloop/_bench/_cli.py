@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import select
 import sys
 from typing import TextIO
 
@@ -165,8 +166,11 @@ def run_bench(args: argparse.Namespace) -> int:
                 print(f"{bench.name:<22} {bench.description}")
             return 0
         loops = resolve_loops(args.loops)
-        if args.group != "streams" and any(spec.kind == "pyfloor" for spec in loops):
-            raise ValueError("pyfloor is a reference server of the streams group only")
+        if any(spec.kind == "pyfloor" for spec in loops):
+            if args.group != "streams":
+                raise ValueError("pyfloor is a reference server of the streams group only")
+            if not hasattr(select, "epoll"):
+                raise ValueError("pyfloor is an epoll server: not available on this platform")
         only = [b.strip() for b in args.bench.split(",") if b.strip()] if args.bench else None
         if only:
             for name in only:
