@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
 
 import pytest
 
@@ -17,7 +16,7 @@ import tideloop
 from tideloop.__main__ import main
 from tideloop._bench import get_group
 
-from .support.bench import ROOT, run
+from .support.bench import ROOT, run, run_bench_json
 
 
 @pytest.mark.timeout(30)
@@ -48,23 +47,10 @@ def test_info_json() -> None:
 
 @pytest.mark.timeout(60)
 def test_bench_quick_json() -> None:
-    proc = run(
-        "-m",
-        "tideloop",
-        "bench",
-        "--group",
-        "micro",
-        "--quick",
-        "--json",
-        "--loops",
-        "tideloop,asyncio",
-        timeout=50,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report, progress = run_bench_json("--group", "micro", loops="tideloop,asyncio", timeout=50)
     # A progress line per worker on stderr (not a tty here).
-    assert "micro/call_soon" in proc.stderr
+    assert "micro/call_soon" in progress
 
-    report: dict[str, Any] = json.loads(proc.stdout)
     assert report["group"] == "micro"
     assert report["quick"] is True
     assert report["loops"] == ["tideloop", "asyncio"]
@@ -124,20 +110,7 @@ def test_benchmarks_script_lists() -> None:
 
 @pytest.mark.timeout(60)
 def test_bench_spawn_quick_json() -> None:
-    proc = run(
-        "-m",
-        "tideloop",
-        "bench",
-        "--group",
-        "spawn",
-        "--quick",
-        "--json",
-        "--loops",
-        "tideloop,asyncio",
-        timeout=50,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    report: dict[str, Any] = json.loads(proc.stdout)
+    report, _ = run_bench_json("--group", "spawn", loops="tideloop,asyncio", timeout=50)
     assert report["group"] == "spawn"
     names = [b["name"] for b in report["benchmarks"]]
     assert names == [b.name for b in get_group("spawn").benchmarks]
@@ -152,20 +125,7 @@ def test_bench_spawn_quick_json() -> None:
 
 @pytest.mark.timeout(120)
 def test_bench_tls_quick_json() -> None:
-    proc = run(
-        "-m",
-        "tideloop",
-        "bench",
-        "--group",
-        "tls",
-        "--quick",
-        "--json",
-        "--loops",
-        "tideloop,asyncio",
-        timeout=110,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    report: dict[str, Any] = json.loads(proc.stdout)
+    report, _ = run_bench_json("--group", "tls", loops="tideloop,asyncio", timeout=110)
     rows = report["median"]
     assert {(r["scenario"], r["loop"]) for r in rows} == {
         (scenario, loop)
