@@ -5,11 +5,17 @@ code doing ``isinstance(h, asyncio.TimerHandle)`` or reading ``h._when`` keeps
 working, but they replace ``__init__`` (no per-handle ``get_debug()`` call;
 the loop fills ``_source_traceback`` itself in debug mode).
 
+``TimerHeap`` is the loop's timer queue: a heap of ``(when, seq, handle)``
+tuples (tuple comparison runs in C; ``seq`` keeps timers with equal deadlines
+in FIFO order). Cancelling is O(1): the handle is only counted, and the heap
+is compacted lazily by asyncio's rule.
+
 Invariants:
 - a handle in the loop's ready queue or timer heap is never mutated except by
   ``cancel()``; the loop checks ``_cancelled`` before running it;
-- ``TimerHandle._scheduled`` is True exactly while the handle sits in the
-  loop's timer heap (the loop uses it to count cancelled timers).
+- ``TimerHandle._scheduled`` is True exactly while the handle sits in a
+  ``TimerHeap`` (which uses it to count cancelled timers);
+- ``TimerHeap.cancelled`` counts the cancelled handles still in the heap.
 
 Must not import the loop module (the loop imports this one).
 """
@@ -19,15 +25,23 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import heapq
 import inspect
 import reprlib
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
 DEBUG_STACK_DEPTH = 10
+# asyncio's compaction rule: rebuild the heap when more than this many timers
+# are scheduled and more than this fraction of them are cancelled.
+MIN_SCHEDULED_TIMER_HANDLES: Final = 100
+MIN_CANCELLED_TIMER_HANDLES_FRACTION: Final = 0.5
+
+_heappush = heapq.heappush
+_heappop = heapq.heappop
 
 
 class Handle(asyncio.Handle):
@@ -73,6 +87,84 @@ class TimerHandle(asyncio.TimerHandle):
         self._source_traceback = None
         self._when = when
         self._scheduled = False
+
+
+TimerEntry = tuple[float, int, TimerHandle]
+
+
+class TimerHeap:
+    """The loop's timers, ordered by deadline (see the module docstring)."""
+
+    __slots__ = ("cancelled", "cancelled_total", "heap", "seq")
+
+    def __init__(self) -> None:
+        # Read directly by the run loop: is anything scheduled, and when is
+        # the first deadline (``heap[0][0]``).
+        self.heap: list[TimerEntry] = []
+        self.seq = 0  # timers ever pushed
+        self.cancelled = 0  # cancelled handles still in the heap
+        self.cancelled_total = 0
+
+    def __len__(self) -> int:
+        return len(self.heap)
+
+    def push(self, timer: TimerHandle) -> None:
+        seq = self.seq = self.seq + 1
+        _heappush(self.heap, (timer._when, seq, timer))
+        timer._scheduled = True
+
+    def on_cancel(self, timer: TimerHandle) -> None:
+        """``TimerHandle.cancel()`` (through the loop): count it, drop it later."""
+        if timer._scheduled:
+            self.cancelled += 1
+            self.cancelled_total += 1
+
+    def prune(self) -> None:
+        """Drop cancelled timers from the head, or rebuild the heap when
+        cancelled timers dominate it (asyncio's rule)."""
+        heap = self.heap
+        count = len(heap)
+        if (
+            count > MIN_SCHEDULED_TIMER_HANDLES
+            and self.cancelled / count > MIN_CANCELLED_TIMER_HANDLES_FRACTION
+        ):
+            kept: list[TimerEntry] = []
+            for entry in heap:
+                if entry[2]._cancelled:
+                    entry[2]._scheduled = False
+                else:
+                    kept.append(entry)
+            heapq.heapify(kept)
+            heap[:] = kept  # in place: callers hold the list
+            self.cancelled = 0
+            return
+        while heap and heap[0][2]._cancelled:
+            self.cancelled -= 1
+            _heappop(heap)[2]._scheduled = False
+
+    def pop_due(self, end_time: float, append: Callable[[TimerHandle], object]) -> None:
+        """Pass the timers due before ``end_time`` to ``append``, in deadline
+        order; cancelled ones are dropped."""
+        heap = self.heap
+        while heap and heap[0][0] < end_time:
+            timer = _heappop(heap)[2]
+            timer._scheduled = False
+            if timer._cancelled:
+                self.cancelled -= 1
+            else:
+                append(timer)
+
+    def clear(self) -> None:
+        for entry in self.heap:
+            entry[2]._scheduled = False
+        self.heap.clear()
+        self.cancelled = 0
+
+
+def set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
+    """The callback that completes a waiter unless its awaiting task gave up."""
+    if not fut.cancelled():
+        fut.set_result(result)
 
 
 def extract_stack(frame: FrameType | None) -> traceback.StackSummary:

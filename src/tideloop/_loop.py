@@ -15,11 +15,14 @@ because programs depend on that order:
 4. run the callbacks that were queued when the iteration started (callbacks
    they schedule run in the next iteration, after another poll).
 
-Timers live in a heap of ``(when, seq, handle)`` tuples: tuple comparison
-runs in C, and ``seq`` keeps timers with equal deadlines in FIFO order.
-Cancelling a timer is O(1) (it is only counted); the heap is compacted
-lazily. The clock is read through ``self.time()`` so code that patches
-``loop.time`` moves the timers, as it does on asyncio.
+Timers live in a ``TimerHeap`` (_handles). The clock is read through
+``self.time()`` so code that patches ``loop.time`` moves the timers, as it
+does on asyncio.
+
+One handle runner (``_run_ready``) runs every callback; debug mode wraps it
+(``_run_ready_debug`` times each call through it) rather than copying it.
+I/O goes through ``LoopIO`` (_io), the one interface transports and servers
+use; the backend only polls and names the handles of ready fds.
 
 Must not import transport modules at import time (they import this one).
 """
@@ -29,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import heapq
 import logging
 import os
 import socket
@@ -44,7 +46,14 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 from ._backends import make_backend
 from ._errors import ErrorsMixin
-from ._handles import Handle, TimerHandle, caller_stack
+from ._handles import (
+    Handle,
+    TimerHandle,
+    TimerHeap,
+    caller_stack,
+    set_result_unless_cancelled,
+)
+from ._io import LoopIO
 from ._net import NetMixin, answers_inline
 from ._signals import SignalsMixin
 from ._sock_api import SockAPIMixin
@@ -60,20 +69,12 @@ _Ts = TypeVarTuple("_Ts")
 logger = logging.getLogger("asyncio")
 
 MAXIMUM_SELECT_TIMEOUT_S = 24 * 3600.0
-# asyncio's compaction rule: rebuild the heap when more than this many timers
-# are scheduled and more than this fraction of them are cancelled.
-MIN_SCHEDULED_TIMER_HANDLES = 100
-MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5
 DEBUG_STACK_DEPTH = 10
-RECV_BUFFER_BYTES = 256 * 1024
 _monotonic = time.monotonic
 _new_handle = object.__new__
 # gh-111358 (3.12.3): shutdown_default_executor's timeout bounds the wait for
 # the executor; 3.12.0-3.12.2 wait for the jobs and only bound the join.
 _SHUTDOWN_TIMEOUT_BOUNDS_WAIT = sys.version_info >= (3, 12, 3) or sys.version_info < (3, 12)
-
-_TimerEntry = tuple[float, int, TimerHandle]
-
 
 def _is_debug_mode() -> bool:
     # asyncio's own rule, looked up at each call as BaseEventLoop does, so that
@@ -129,10 +130,15 @@ class EventLoop(  # type: ignore[misc]
         self._stopping = False
         # Holds our Handle and TimerHandle (siblings under asyncio.Handle).
         self._ready: deque[Any] = deque()
-        self._scheduled: list[_TimerEntry] = []
-        self._timer_seq = 0
-        self._timer_cancelled_count = 0
-        self._backend = make_backend(backend, self._ready)
+        self._timers = TimerHeap()
+        self._backend = make_backend(backend)
+        self._io = LoopIO(self, self._backend, self._ready)
+        # asyncio's name for the fd -> transport map; tests and libraries
+        # read it (DESIGN.md 5a). LoopIO owns it.
+        self._transports = self._io.transports
+        # The backend's two per-iteration calls, bound once.
+        self._poll = self._backend.poll
+        self._collect = self._backend.collect
         self._default_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._clock_resolution = time.get_clock_info("monotonic").resolution
         self._exception_handler: Callable[[Any, dict[str, Any]], object] | None = None
@@ -147,24 +153,12 @@ class EventLoop(  # type: ignore[misc]
         self._asyncgens_shutdown_called = False
         self._executor_shutdown_called = False
         self._old_agen_hooks: Any = None
-        # fd -> transport, for asyncio's "File descriptor ... is used by
-        # transport" checks in add_reader/sock_* (filled by transports).
-        self._transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._callbacks_run = 0
-        self._timers_cancelled = 0
         self._slow_callbacks = 0
+        self._polls = 0
+        self._poll_seconds = 0.0
         self._run_seconds = 0.0
         self._run_started = 0.0
-        # One receive buffer for every Protocol transport of this loop.
-        self._recv_buffer = bytearray(RECV_BUFFER_BYTES)
-        self._recv_view = memoryview(self._recv_buffer)
-        # Transports with writes to send at the end of this iteration.
-        self._flush_queue: list[Any] = []
-        # Servers that stopped accepting for lack of descriptors.
-        self._paused_servers: set[Any] = set()
-        self._unix_server_sockets: dict[socket.socket, int] = {}
-        # fd -> the file object add_reader/add_writer got, if not an int.
-        self._fileobjs: dict[int, Any] = {}
         self._init_signals()
         self._closed = False
 
@@ -252,12 +246,14 @@ class EventLoop(  # type: ignore[misc]
         )
         asyncio._set_running_loop(self)
         self._claim_signal_wakeup()
+        self._io.running = True
         self._run_started = _monotonic()
 
     def _run_forever_cleanup(self) -> None:
         self._run_seconds += _monotonic() - self._run_started
         self._stopping = False
         self._thread_id = None
+        self._io.running = False
         self._release_signal_wakeup()
         asyncio._set_running_loop(None)
         self._set_coroutine_origin_tracking(False)
@@ -318,10 +314,7 @@ class EventLoop(  # type: ignore[misc]
             logger.debug("Close %r", self)
         self._closed = True
         self._ready.clear()
-        for entry in self._scheduled:
-            entry[2]._scheduled = False
-        self._scheduled.clear()
-        self._timer_cancelled_count = 0
+        self._timers.clear()
         self._executor_shutdown_called = True
         executor = self._default_executor
         if executor is not None:
@@ -421,7 +414,7 @@ class EventLoop(  # type: ignore[misc]
         try:
             executor.shutdown(wait=True)
             if not self.is_closed():
-                self.call_soon_threadsafe(_set_result_unless_cancelled, future, None)
+                self.call_soon_threadsafe(set_result_unless_cancelled, future, None)
         except Exception as ex:
             if not self.is_closed() and not future.cancelled():
                 self.call_soon_threadsafe(future.set_exception, ex)
@@ -511,16 +504,12 @@ class EventLoop(  # type: ignore[misc]
         if self._debug:
             stack = caller_stack(2, internal_frames)
             timer._source_traceback = stack  # type: ignore[assignment]
-        seq = self._timer_seq = self._timer_seq + 1
-        heapq.heappush(self._scheduled, (when, seq, timer))
-        timer._scheduled = True
+        self._timers.push(timer)
         return timer
 
     def _timer_handle_cancelled(self, handle: TimerHandle) -> None:
         """Called by TimerHandle.cancel(): count it, compact later."""
-        if handle._scheduled:
-            self._timer_cancelled_count += 1
-            self._timers_cancelled += 1
+        self._timers.on_cancel(handle)
 
     def _add_callback(self, handle: asyncio.Handle) -> None:
         if not handle._cancelled:  # type: ignore[attr-defined]
@@ -537,25 +526,16 @@ class EventLoop(  # type: ignore[misc]
     # -- the run loop ------------------------------------------------------------
 
     def _run_once(self) -> None:
-        scheduled = self._scheduled
+        timers = self._timers
+        heap = timers.heap
         ready = self._ready
-
-        if scheduled:
-            count = len(scheduled)
-            if (
-                count > MIN_SCHEDULED_TIMER_HANDLES
-                and self._timer_cancelled_count / count > MIN_CANCELLED_TIMER_HANDLES_FRACTION
-            ):
-                self._compact_timers()
-            else:
-                while scheduled and scheduled[0][2]._cancelled:
-                    self._timer_cancelled_count -= 1
-                    heapq.heappop(scheduled)[2]._scheduled = False
+        if heap:
+            timers.prune()
 
         if ready or self._stopping:
             timeout: float | None = 0
-        elif scheduled:
-            timeout = scheduled[0][0] - self.time()
+        elif heap:
+            timeout = heap[0][0] - self.time()
             if timeout > MAXIMUM_SELECT_TIMEOUT_S:
                 timeout = MAXIMUM_SELECT_TIMEOUT_S
             elif timeout < 0:
@@ -563,92 +543,52 @@ class EventLoop(  # type: ignore[misc]
         else:
             timeout = None
 
-        backend = self._backend
-        if timeout != 0 and not self._debug:
-            # Nothing was ready when we started polling, so asyncio would run
-            # exactly the I/O handles first in this iteration: run them
-            # straight from the poll (no queue round trip), then the expired
-            # timers, and leave what they scheduled for the next iteration.
-            self._callbacks_run += backend.poll_and_run(timeout, self._report_callback_error)
-            if scheduled or backend.queued_during_poll:
-                self._run_late_arrivals(scheduled, backend.queued_during_poll)
-        else:
-            backend.polls += 1
-            t0 = _monotonic()
-            events = backend.poll(timeout)
-            backend.poll_seconds += _monotonic() - t0
-            if events:
-                backend.dispatch(events)
-            events = None  # type: ignore[assignment]  # break cycles on error
-            if scheduled:
-                end_time = self.time() + self._clock_resolution
-                while scheduled and scheduled[0][0] < end_time:
-                    timer = heapq.heappop(scheduled)[2]
-                    timer._scheduled = False
-                    if timer._cancelled:
-                        self._timer_cancelled_count -= 1
-                    else:
-                        ready.append(timer)
-            ntodo = len(ready)
+        self._polls += 1
+        t0 = _monotonic()
+        events = self._poll(timeout)
+        self._poll_seconds += _monotonic() - t0
+        if events:
+            self._collect(events, ready.append)
+        events = None  # type: ignore[assignment]  # break cycles on error
+        if heap:
+            timers.pop_due(self.time() + self._clock_resolution, ready.append)
+        # Run what is queued now; what these callbacks schedule runs in the
+        # next iteration, after another poll.
+        ntodo = len(ready)
+        if ntodo:
             self._callbacks_run += ntodo
             if self._debug:
                 self._run_ready_debug(ntodo)
             else:
                 self._run_ready(ntodo)
-        if self._flush_queue:
+        if self._io.flush_queue:
             self._flush_writes()
-
-    def _run_late_arrivals(self, scheduled: list[_TimerEntry], queued_during_poll: int) -> None:
-        """After the I/O handles of a direct poll: run what asyncio would run
-        in the same iteration, in its order: callbacks other threads queued
-        during the poll, then the expired timers. What the I/O callbacks
-        scheduled stays queued for the next iteration."""
-        ready = self._ready
-        now: list[Any] = [ready.popleft() for _ in range(queued_during_poll)]
-        if scheduled:
-            end_time = self.time() + self._clock_resolution
-            while scheduled and scheduled[0][0] < end_time:
-                timer = heapq.heappop(scheduled)[2]
-                timer._scheduled = False
-                if timer._cancelled:
-                    self._timer_cancelled_count -= 1
-                else:
-                    now.append(timer)
-        if now:
-            ready.extendleft(reversed(now))
-            self._callbacks_run += len(now)
-            self._run_ready(len(now))
 
     def _flush_writes(self) -> None:
         """Send what transports wrote during this iteration, one syscall each."""
-        queue = self._flush_queue
-        # The same list object: transports hold it. Flushing may run protocol
-        # callbacks that write to other transports; iteration picks those up.
+        queue = self._io.flush_queue
+        # The same list object: transports append to it. Flushing may run
+        # protocol callbacks that write to other transports; iteration picks
+        # those up.
         for transport in queue:
-            if transport._write_state == 1:  # still QUEUED
-                try:
-                    transport._flush()
-                except (SystemExit, KeyboardInterrupt):
-                    raise
-                except BaseException as exc:
-                    self.call_exception_handler(
-                        {
-                            "message": "Unhandled error while flushing a transport",
-                            "exception": exc,
-                            "transport": transport,
-                        }
-                    )
+            try:
+                transport._flush_if_queued()
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self.call_exception_handler(
+                    {
+                        "message": "Unhandled error while flushing a transport",
+                        "exception": exc,
+                        "transport": transport,
+                    }
+                )
         queue.clear()
 
-    def _on_fd_released(self) -> None:
-        """A transport closed its socket: a paused server may accept again."""
-        if self._paused_servers:
-            for server in list(self._paused_servers):
-                server._resume_accepting()
-
     def _run_ready(self, ntodo: int) -> None:
-        ready = self._ready
-        popleft = ready.popleft
+        """Run the first ``ntodo`` handles of the ready queue: the one handle
+        runner. (Popped one by one: other threads append to the queue.)"""
+        popleft = self._ready.popleft
         handle: Any
         for _ in range(ntodo):
             handle = popleft()
@@ -671,20 +611,18 @@ class EventLoop(  # type: ignore[misc]
         handle = args = None  # break cycles on error
 
     def _run_ready_debug(self, ntodo: int) -> None:
-        popleft = self._ready.popleft
+        """Debug mode: ``_run_ready`` one handle at a time, timing each and
+        logging slow ones, with ``_current_handle`` set as asyncio does."""
+        ready = self._ready
         for _ in range(ntodo):
-            handle = popleft()
+            handle = ready[0]
             if handle._cancelled:
+                ready.popleft()
                 continue
             self._current_handle = handle
             try:
                 t0 = self.time()
-                try:
-                    handle._context.run(handle._callback, *handle._args)
-                except (SystemExit, KeyboardInterrupt):
-                    raise
-                except BaseException as exc:
-                    self._report_callback_error(handle, exc)
+                self._run_ready(1)
                 dt = self.time() - t0
                 if dt >= self.slow_callback_duration:
                     self._slow_callbacks += 1
@@ -694,18 +632,6 @@ class EventLoop(  # type: ignore[misc]
         # An exception kept by a handler references this frame: drop the
         # last handle so it does not keep a task (and its error) alive.
         handle = None
-
-    def _compact_timers(self) -> None:
-        kept: list[_TimerEntry] = []
-        for entry in self._scheduled:
-            if entry[2]._cancelled:
-                entry[2]._scheduled = False
-            else:
-                kept.append(entry)
-        heapq.heapify(kept)
-        # In place: _run_once holds a reference to the list.
-        self._scheduled[:] = kept
-        self._timer_cancelled_count = 0
 
     # -- debug -------------------------------------------------------------------
 
@@ -818,73 +744,23 @@ class EventLoop(  # type: ignore[misc]
             except (AttributeError, TypeError, ValueError):
                 # Same message as selectors' _fileobj_to_fd.
                 raise ValueError(f"Invalid file object: {fd!r}") from None
-        transport = self._transports.get(fileno)
+        transport = self._io.transport_of(fileno)
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
 
-    def _fileobj_to_fd(self, fileobj: Any) -> int:
-        if isinstance(fileobj, int):
-            fd = fileobj
-        else:
-            try:
-                fd = int(fileobj.fileno())
-            except (AttributeError, TypeError, ValueError):
-                raise ValueError(f"Invalid file object: {fileobj!r}") from None
-        if fd < 0:
-            raise ValueError(f"Invalid file descriptor: {fd}")
-        return fd
-
-    def _lookup_fd(self, fileobj: Any) -> int:
-        """The fd to unregister: like selectors, a file object that was closed
-        after registration is still found by identity."""
-        try:
-            return self._fileobj_to_fd(fileobj)
-        except ValueError:
-            for fd, obj in self._fileobjs.items():
-                if obj is fileobj:
-                    return fd
-            raise
-
     def _add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle:
-        return self._watch(fd, Handle(callback, args, self, None), self._backend.watch_read)
+        self._check_closed()
+        return self._io.watch_fileobj(fd, Handle(callback, args, self, None), write=False)
 
     def _add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle:
-        return self._watch(fd, Handle(callback, args, self, None), self._backend.watch_write)
+        self._check_closed()
+        return self._io.watch_fileobj(fd, Handle(callback, args, self, None), write=True)
 
     def _remove_reader(self, fd: Any) -> bool:
-        return self._unwatch(fd, self._backend.unwatch_read, self._backend.writer)
+        return self._io.stop_reading(fd)
 
     def _remove_writer(self, fd: Any) -> bool:
-        return self._unwatch(fd, self._backend.unwatch_write, self._backend.reader)
-
-    def _watch(
-        self, fd: Any, handle: Handle, watch: Callable[[int, Handle], Handle | None]
-    ) -> Handle:
-        self._check_closed()
-        fileno = self._fileobj_to_fd(fd)
-        old = watch(fileno, handle)
-        if old is not None:
-            old.cancel()
-        if fileno is not fd:
-            self._fileobjs[fileno] = fd
-        return handle
-
-    def _unwatch(
-        self,
-        fd: Any,
-        unwatch: Callable[[int], Handle | None],
-        other_direction: Callable[[int], Handle | None],
-    ) -> bool:
-        if self._closed:
-            return False
-        fileno = self._lookup_fd(fd)
-        old = unwatch(fileno)
-        if old is None:
-            return False
-        old.cancel()
-        if self._fileobjs and other_direction(fileno) is None:
-            self._fileobjs.pop(fileno, None)
-        return True
+        return self._io.stop_writing(fd)
 
     def add_reader(self, fd: Any, callback: Callable[[Unpack[_Ts]], object], *args: *_Ts) -> None:
         self._ensure_fd_no_transport(fd)
@@ -920,25 +796,24 @@ class EventLoop(  # type: ignore[misc]
         difference).
         """
         info = self._backend.stats()
+        timers = self._timers
         run_seconds = self._run_seconds
         if self._thread_id is not None:
             run_seconds += _monotonic() - self._run_started
         info.update(
             callbacks_run=self._callbacks_run,
+            polls=self._polls,
+            poll_seconds=self._poll_seconds,
             ready=len(self._ready),
-            timers_scheduled=self._timer_seq,
-            timers_cancelled=self._timers_cancelled,
-            timers_pending=len(self._scheduled) - self._timer_cancelled_count,
-            timers_cancelled_pending=self._timer_cancelled_count,
+            timers_scheduled=timers.seq,
+            timers_cancelled=timers.cancelled_total,
+            timers_pending=len(timers) - timers.cancelled,
+            timers_cancelled_pending=timers.cancelled,
             slow_callbacks=self._slow_callbacks,
             run_seconds=run_seconds,
         )
         return info
 
-
-def _set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
-    if not fut.cancelled():
-        fut.set_result(result)
 
 
 def new_event_loop(*, backend: str | None = None) -> EventLoop:

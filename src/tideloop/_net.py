@@ -33,6 +33,10 @@ from ._server import Server, unique_infos
 from ._sock_api import _ipaddr_info as ipaddr_info
 from ._transports._stream import StreamTransport
 
+if TYPE_CHECKING:
+    from ._io import LoopIO
+    from ._server import MakeTransport
+
 try:
     import ssl
 except ImportError:  # pragma: no cover
@@ -189,8 +193,7 @@ class NetMixin:
 
     if TYPE_CHECKING:
         _debug: bool
-        _transports: Any
-        _unix_server_sockets: dict[socket.socket, int]
+        _io: LoopIO
 
         def create_future(self) -> asyncio.Future[Any]: ...
         def create_task(self, coro: Any, **kw: Any) -> asyncio.Task[Any]: ...
@@ -451,7 +454,39 @@ class NetMixin:
     ) -> StreamTransport:
         if _CHECK_FD_IN_USE:
             self._ensure_fd_no_transport(sock)
-        return StreamTransport(self, sock, protocol, waiter, extra, server)  # type: ignore[arg-type]
+        return StreamTransport(self._io, sock, protocol, waiter, extra, server)
+
+    def _server_transport_maker(
+        self,
+        ssl_context: Any,
+        ssl_handshake_timeout: float | None,
+        ssl_shutdown_timeout: float | None,
+    ) -> MakeTransport:
+        """What a Server calls to give an accepted socket its transport."""
+        if not ssl_context:
+
+            def make_plain(
+                conn: socket.socket, protocol: asyncio.BaseProtocol, extra: dict[str, Any], server: Server
+            ) -> object:
+                return self._make_socket_transport(conn, protocol, None, extra=extra, server=server)
+
+            return make_plain
+
+        def make_tls(
+            conn: socket.socket, protocol: asyncio.BaseProtocol, extra: dict[str, Any], server: Server
+        ) -> object:
+            return self._make_ssl_transport(
+                conn,
+                protocol,
+                ssl_context,
+                server_side=True,
+                extra=extra,
+                server=server,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout,
+            )
+
+        return make_tls
 
     async def create_unix_connection(  # type: ignore[override]
         self,
@@ -609,9 +644,10 @@ class NetMixin:
         for s in sockets:
             s.setblocking(False)
         server = Server(
-            self,  # type: ignore[arg-type]
+            self._io,
             sockets,
             protocol_factory,
+            self._server_transport_maker(ssl, ssl_handshake_timeout, ssl_shutdown_timeout),
             ssl,
             backlog,
             ssl_handshake_timeout,
@@ -671,43 +707,30 @@ class NetMixin:
                 raise ValueError("path was not specified, and no sock specified")
             if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
                 raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+        unix_inodes: dict[socket.socket, int] = {}
         if cleanup_socket:
             name = sock.getsockname()
             if name and name[0] not in (0, "\x00"):
                 try:
-                    self._unix_server_sockets[sock] = os.stat(name).st_ino
+                    unix_inodes[sock] = os.stat(name).st_ino
                 except FileNotFoundError:
                     pass
         sock.setblocking(False)
         server = Server(
-            self,  # type: ignore[arg-type]
+            self._io,
             [sock],
             protocol_factory,
+            self._server_transport_maker(ssl, ssl_handshake_timeout, ssl_shutdown_timeout),
             ssl,
             backlog,
             ssl_handshake_timeout,
             ssl_shutdown_timeout,
+            unix_inodes,
         )
         if start_serving:
             server._start_serving()
             await asyncio.sleep(0)
         return server
-
-    def _stop_serving(self, sock: socket.socket) -> None:
-        """Close a listening socket; remove its Unix path if it is still ours
-        (the same inode: another process may have bound the path since)."""
-        path = sock.getsockname() if sock in self._unix_server_sockets else None
-        self._remove_reader(sock.fileno())
-        sock.close()
-        if path is not None:
-            prev_ino = self._unix_server_sockets.pop(sock)
-            try:
-                if os.stat(path).st_ino == prev_ino:
-                    os.unlink(path)
-            except FileNotFoundError:
-                pass
-            except OSError as err:
-                logger.error("Unable to clean up listening UNIX socket %r: %r", path, err)
 
     async def connect_accepted_socket(  # type: ignore[override]
         self,
@@ -767,7 +790,7 @@ class NetMixin:
     async def _sendfile_native(
         self, transp: StreamTransport, file: Any, offset: int, count: int | None
     ) -> int:
-        del self._transports[transp._sock_fd]
+        self._io.detach(transp._sock_fd)
         resume_reading = transp.is_reading()
         transp.pause_reading()
         await transp._make_empty_waiter()
@@ -777,7 +800,7 @@ class NetMixin:
             transp._reset_empty_waiter()
             if resume_reading:
                 transp.resume_reading()
-            self._transports[transp._sock_fd] = transp
+            self._io.attach(transp._sock_fd, transp)
 
     async def _sendfile_fallback(
         self, transp: StreamTransport, file: Any, offset: int, count: int | None

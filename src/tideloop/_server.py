@@ -8,9 +8,15 @@ Running out of descriptors (EMFILE/ENFILE, or ENOBUFS/ENOMEM): stock asyncio
 reports every failed accept and schedules a retry timer each time, and libuv
 loops accept and drop connections to make room. tideloop stops watching the
 listening socket, reports once per episode to the exception handler, and
-starts again when this loop releases a descriptor (any transport closing) or,
-as a fallback for descriptors freed elsewhere, after ``ACCEPT_RETRY_DELAY_S``.
-Connections queued in the kernel's backlog meanwhile are served, not dropped.
+starts again when this loop releases a descriptor (any transport closing:
+``LoopIO.on_fd_released``) or, as a fallback for descriptors freed
+elsewhere, after ``ACCEPT_RETRY_DELAY_S``. The episode lasts until an accept
+succeeds or finds the backlog empty. Connections queued in the kernel's
+backlog meanwhile are served, not dropped.
+
+The server talks to the loop through ``LoopIO`` and the loop's public API;
+the loop hands it ``make_transport(conn, protocol, extra, server)``, which
+builds a plain or TLS transport for an accepted socket.
 
 ``wait_closed`` follows the running Python's semantics (3.12.1 fixed it to
 wait for both the close and the last connection; 3.11 returns at once after
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import socket
 import sys
 import weakref
@@ -29,10 +36,10 @@ from asyncio.trsock import TransportSocket
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
-from ._transports._stream import StreamTransport
-
 if TYPE_CHECKING:
-    from ._loop import EventLoop
+    from ._io import LoopIO
+
+    MakeTransport = Callable[[socket.socket, asyncio.BaseProtocol, dict[str, Any], "Server"], object]
 
 logger = logging.getLogger("asyncio")
 
@@ -44,15 +51,21 @@ _WAIT_CLOSED_311: Final = sys.version_info < (3, 12)
 class Server(asyncio.AbstractServer):
     def __init__(
         self,
-        loop: EventLoop,
+        io: LoopIO,
         sockets: list[socket.socket],
         protocol_factory: Callable[[], asyncio.BaseProtocol],
+        make_transport: MakeTransport,
         ssl_context: Any,
         backlog: int,
         ssl_handshake_timeout: float | None,
         ssl_shutdown_timeout: float | None = None,
+        unix_inodes: dict[socket.socket, int] | None = None,
     ) -> None:
-        self._loop = loop
+        self._loop: Any = io.loop
+        self._io = io
+        self._make_transport = make_transport
+        # Unix sockets whose path to remove on close, with the inode bound.
+        self._unix_inodes = unix_inodes or {}
         self._sockets: list[socket.socket] | None = sockets
         self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
         self._waiters: list[asyncio.Future[None]] | None = []
@@ -110,9 +123,10 @@ class Server(asyncio.AbstractServer):
             self._watch(sock)
 
     def _watch(self, sock: socket.socket) -> None:
-        self._loop._add_reader(sock.fileno(), self._on_acceptable, sock)
+        self._io.start_reading(sock.fileno(), self._on_acceptable, sock)
 
     def _on_acceptable(self, sock: socket.socket) -> None:
+        """Accept up to ``backlog`` connections and give each its transport."""
         loop = self._loop
         factory = self._protocol_factory
         # socket.accept() without its per-call family/type enum conversions
@@ -123,16 +137,18 @@ class Server(asyncio.AbstractServer):
             try:
                 fd, addr = sock._accept()  # type: ignore[attr-defined]
                 conn = socket.socket(family, type_, proto, fileno=fd)
-                if loop._debug:
+                if loop.get_debug():
                     logger.debug("%r got a new connection from %r: %r", self, addr, conn)
                 conn.setblocking(False)
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                self._accept_paused = False  # the backlog is empty: episode over
                 return
             except OSError as exc:
                 if exc.errno not in _RESOURCE_ERRNOS:
                     raise  # the loop reports it and carries on
                 self._pause_accepting(sock, exc)
                 return
+            self._accept_paused = False
             self._on_connection(conn, {"peername": addr}, factory)
 
     def _on_connection(
@@ -141,28 +157,16 @@ class Server(asyncio.AbstractServer):
         extra: dict[str, Any],
         factory: Callable[[], asyncio.BaseProtocol],
     ) -> None:
-        loop = self._loop
         protocol = None
         try:
             protocol = factory()
-            if self._ssl_context:
-                loop._make_ssl_transport(  # type: ignore[attr-defined]
-                    conn,
-                    protocol,
-                    self._ssl_context,
-                    server_side=True,
-                    extra=extra,
-                    server=self,
-                    ssl_handshake_timeout=self._ssl_handshake_timeout,
-                    ssl_shutdown_timeout=self._ssl_shutdown_timeout,
-                )
-            else:
-                StreamTransport(loop, conn, protocol, None, extra, self)
+            self._make_transport(conn, protocol, extra, self)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             conn.close()
-            if loop._debug:
+            loop = self._loop
+            if loop.get_debug():
                 context: dict[str, Any] = {
                     "message": "Error on transport creation for incoming connection",
                     "exception": exc,
@@ -172,65 +176,46 @@ class Server(asyncio.AbstractServer):
                 loop.call_exception_handler(context)
 
     def _pause_accepting(self, sock: socket.socket, exc: OSError) -> None:
-        loop = self._loop
+        """Out of descriptors: stop watching, report once per episode, and
+        wait for a released descriptor or the retry delay."""
         for s in self._sockets or ():
-            loop._remove_reader(s.fileno())
-        if self._accept_paused:
-            return
-        self._accept_paused = True
-        loop.call_exception_handler(
-            {
-                "message": "socket.accept() out of system resource",
-                "exception": exc,
-                "socket": TransportSocket(sock),
-            }
-        )
-        loop._paused_servers.add(self)
-        self._retry_timer = loop.call_later(ACCEPT_RETRY_DELAY_S, self._resume_accepting)
+            self._io.stop_reading(s.fileno())
+        if self._retry_timer is not None:
+            return  # already waiting (another listening socket of ours)
+        if not self._accept_paused:
+            self._accept_paused = True
+            self._loop.call_exception_handler(
+                {
+                    "message": "socket.accept() out of system resource",
+                    "exception": exc,
+                    "socket": TransportSocket(sock),
+                }
+            )
+        self._io.on_fd_released(self._resume_accepting)
+        self._retry_timer = self._loop.call_later(ACCEPT_RETRY_DELAY_S, self._resume_accepting)
 
-    def _resume_accepting(self) -> None:
-        """A descriptor was freed (or the retry delay passed): accept again.
-
-        The episode stays open until an accept succeeds or the backlog is
-        empty, so a still-exhausted process does not report again.
-        """
+    def _stop_waiting_for_fd(self) -> None:
         if self._retry_timer is not None:
             self._retry_timer.cancel()
             self._retry_timer = None
-        self._loop._paused_servers.discard(self)
+        self._io.cancel_on_fd_released(self._resume_accepting)
+
+    def _resume_accepting(self) -> None:
+        """A descriptor was freed (or the retry delay passed): accept again,
+        at once, from every listening socket; a still-exhausted process stays
+        in the same episode and does not report again."""
+        self._stop_waiting_for_fd()
         if not self._serving or self._sockets is None:
             return
-        paused = self._accept_paused
         for sock in self._sockets:
             self._watch(sock)
-        if paused:
-            # Accept now; if that fails again we stay in the same episode.
-            self._accept_paused = False
-            for sock in self._sockets:
-                try:
-                    self._on_acceptable_quiet(sock)
-                except OSError:
-                    pass
-
-    def _on_acceptable_quiet(self, sock: socket.socket) -> None:
-        loop = self._loop
-        factory = self._protocol_factory
-        for _ in range(self._backlog):
+        for sock in self._sockets:
+            if self._retry_timer is not None:
+                break  # paused again
             try:
-                conn, addr = sock.accept()
-                conn.setblocking(False)
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                return
-            except OSError as exc:
-                if exc.errno not in _RESOURCE_ERRNOS:
-                    raise
-                for s in self._sockets or ():
-                    loop._remove_reader(s.fileno())
-                self._accept_paused = True
-                loop._paused_servers.add(self)
-                self._retry_timer = loop.call_later(ACCEPT_RETRY_DELAY_S, self._resume_accepting)
-                return
-            self._on_connection(conn, {"peername": addr}, factory)
+                self._on_acceptable(sock)
+            except OSError:
+                pass
 
     # -- asyncio.AbstractServer ------------------------------------------------------
 
@@ -252,12 +237,9 @@ class Server(asyncio.AbstractServer):
             return
         self._sockets = None
         for sock in sockets:
-            self._loop._stop_serving(sock)
+            self._stop_serving(sock)
         self._serving = False
-        if self._retry_timer is not None:
-            self._retry_timer.cancel()
-            self._retry_timer = None
-        self._loop._paused_servers.discard(self)
+        self._stop_waiting_for_fd()
         if self._serving_forever_fut is not None and not self._serving_forever_fut.done():
             self._serving_forever_fut.cancel()
             self._serving_forever_fut = None
@@ -271,6 +253,22 @@ class Server(asyncio.AbstractServer):
     def abort_clients(self) -> None:
         for transport in self._clients.copy():
             transport.abort()
+
+    def _stop_serving(self, sock: socket.socket) -> None:
+        """Close a listening socket; remove its Unix path if it is still ours
+        (the same inode: another process may have bound the path since)."""
+        path = sock.getsockname() if sock in self._unix_inodes else None
+        self._io.stop_reading(sock.fileno())
+        sock.close()
+        if path is not None:
+            prev_ino = self._unix_inodes.pop(sock)
+            try:
+                if os.stat(path).st_ino == prev_ino:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                logger.error("Unable to clean up listening UNIX socket %r: %r", path, err)
 
     async def start_serving(self) -> None:
         self._start_serving()

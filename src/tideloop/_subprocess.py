@@ -60,6 +60,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from ._io import LoopIO
     from ._loop import EventLoop
 
 logger = logging.getLogger("asyncio")
@@ -249,8 +250,10 @@ class SubprocessMixin:
         **kwargs: Any,
     ) -> SubprocessTransport:
         waiter = self.create_future()
+        children = self._subprocess_children()
         transp = SubprocessTransport(
-            self,  # type: ignore[arg-type]
+            self._io,
+            children,
             protocol,
             args,
             shell,
@@ -262,7 +265,7 @@ class SubprocessMixin:
             extra=extra,
             **kwargs,
         )
-        self._subprocess_children()[transp] = None
+        children[transp] = None
         transp._start_watching()
         try:
             await waiter
@@ -307,7 +310,8 @@ class SubprocessTransport(asyncio.SubprocessTransport):
 
     def __init__(
         self,
-        loop: EventLoop,
+        io: LoopIO,
+        children: dict[SubprocessTransport, None],
         protocol: asyncio.BaseProtocol,
         args: Any,
         shell: bool,
@@ -322,7 +326,11 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         super().__init__(extra)
         self._closed = False
         self._protocol: Any = protocol
+        loop = io.loop
         self._loop: Any = loop
+        self._io = io
+        # The loop's children not reaped yet; we leave it once reaped.
+        self._children = children
         self._proc: subprocess.Popen[bytes] | None = None
         self._pid: int | None = None
         self._returncode: int | None = None
@@ -535,7 +543,7 @@ class SubprocessTransport(asyncio.SubprocessTransport):
                 pass  # EMFILE and friends: a thread does not need an fd
             else:
                 self._pidfd = pidfd
-                self._loop._add_reader(pidfd, self._on_child_exit)
+                self._io.start_reading(pidfd, self._on_child_exit)
                 return
         self._start_waiter_thread()
 
@@ -551,11 +559,9 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         pidfd = self._pidfd
         if pidfd >= 0:
             self._pidfd = -1
-            loop = self._loop
-            if not loop.is_closed():
-                loop._remove_reader(pidfd)
+            self._io.stop_reading(pidfd)  # nothing to do once the loop is closed
             os.close(pidfd)
-            loop._on_fd_released()
+            self._io.fd_released()
 
     def _on_child_exit(self) -> None:
         """The child exited (pidfd readable, or told by the waiter thread): reap it."""
@@ -591,7 +597,7 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         self._reaped = True
         self._release_pidfd()
         loop = self._loop
-        loop._subprocess_children().pop(self, None)
+        self._children.pop(self, None)
         if _EXIT_EXTRA_HOP:
             loop.call_soon(loop.call_soon, self._process_exited, returncode)
         else:

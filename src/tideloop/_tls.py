@@ -87,7 +87,7 @@ class TLSMixin(_Base):
             waiter.add_done_callback(
                 functools.partial(self._on_server_handshake_done, protocol, transport)
             )
-        StreamTransport(self, rawsock, ssl_protocol, None, extra, server)  # type: ignore[arg-type]
+        self._make_socket_transport(rawsock, ssl_protocol, None, extra=extra, server=server)
         return transport
 
     def _on_server_handshake_done(

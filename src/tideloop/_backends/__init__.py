@@ -70,5 +70,5 @@ def backend_class(name: str | None) -> type[Backend]:
     return SelectBackend
 
 
-def make_backend(name: str | None, ready: Backend.ReadyQueue) -> Backend:
-    return backend_class(name)(ready)
+def make_backend(name: str | None) -> Backend:
+    return backend_class(name)()

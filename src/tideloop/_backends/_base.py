@@ -3,11 +3,12 @@
 A backend keeps, per file descriptor, at most one reader and one writer
 handle. Registrations are persistent and level-triggered: a handle is appended
 to the loop's ready queue on every poll that finds its fd ready, until it is
-unwatched. ``poll(timeout)`` blocks and touches no loop state;
-``dispatch(events)`` runs on the loop thread and only appends handles to the
-ready queue, so I/O callbacks run in the order asyncio runs them (after the
-callbacks already queued, before the timers that expire in the same
-iteration).
+unwatched. The backend never runs a callback and holds no loop state: the
+loop calls ``poll(timeout)`` (blocks; returns ``(fd, mask)`` events), then
+``collect(events, append)`` on its own thread, which passes the handles to
+run to ``append`` in event order. The loop queues them after the callbacks
+already queued and before the timers that expire in the same iteration,
+which is the order asyncio runs them in.
 
 Readiness mapping (as ``selectors`` does it): an error or hang-up wakes both
 the reader and the writer, so each sees the failure from its own syscall.
@@ -34,16 +35,12 @@ consumed while the flag stays set, and every later wake-up is skipped.) Must not
 from __future__ import annotations
 
 import os
-import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._handles import Handle
 
 EventList = list[tuple[int, int]]
-
-_monotonic = time.monotonic
 
 # poll(2)/epoll(7) share these bit values; the other backends translate to them.
 IN_BIT = 0x001
@@ -107,22 +104,17 @@ class Backend:
 
     Subclasses implement ``_register(fd, read, write, old_read, old_write)``
     (make the OS watch exactly the given directions), ``poll`` and
-    ``dispatch``, and ``_close_poller``.
+    ``_close_poller``.
     """
 
-    ReadyQueue = deque[Any]
     name: ClassVar[str] = "base"
 
-    def __init__(self, ready: deque[Any]) -> None:
-        self._ready = ready
+    def __init__(self) -> None:
         self._readers: dict[int, Handle] = {}
         self._writers: dict[int, Handle] = {}
         self._waker = Waker()
         self._closed = False
-        self.polls = 0
-        self.events = 0
-        self.queued_during_poll = 0
-        self.poll_seconds = 0.0
+        self._events = 0
 
     # -- registrations ------------------------------------------------------
 
@@ -184,9 +176,7 @@ class Backend:
     def stats(self) -> dict[str, Any]:
         return {
             "backend": self.name,
-            "polls": self.polls,
-            "events": self.events,
-            "poll_seconds": self.poll_seconds,
+            "events": self._events,
             "readers": len(self._readers),
             "writers": len(self._writers),
         }
@@ -199,18 +189,16 @@ class Backend:
     def poll(self, timeout: float | None) -> EventList:
         raise NotImplementedError
 
-    def dispatch(self, events: EventList) -> None:
-        """Queue the handles of ready fds (loop thread only).
+    def collect(self, events: EventList, append: Callable[[Handle], None]) -> None:
+        """Pass the handles to run for ``events`` to ``append``, in order
+        (loop thread only).
 
         ``events`` holds ``(fd, mask)`` in poll(2) bits: IN_BIT for readable,
         OUT_BIT for writable, anything else (error, hang-up, invalid) wakes both
-        directions.
+        directions. A cancelled handle is not passed on; its registration is
+        dropped. The waker's own event drains it and yields nothing.
         """
-        self.events += len(events)
-        self._collect(events, self._ready.append)
-
-    def _collect(self, events: EventList, append: Callable[[Handle], None]) -> None:
-        """Pass the handles to run for ``events`` to ``append``, in order."""
+        self._events += len(events)
         get_reader = self._readers.get
         for fd, mask in events:
             # The usual event first, in few bytecodes: readable, with a live
@@ -244,45 +232,6 @@ class Backend:
 
     def _close_poller(self) -> None:
         raise NotImplementedError
-
-    def poll_and_run(
-        self, timeout: float | None, report: Callable[[Any, BaseException], None]
-    ) -> int:
-        """Poll, then run the ready handles at once; returns how many ran.
-
-        A departure from the poll/dispatch split, for speed: the loop calls
-        this only when its ready queue was empty before polling, which makes
-        running the I/O handles here the same order as queueing and running
-        them (asyncio's order). The handles are collected first, as asyncio
-        queues them, so a handle cancelled or replaced by an earlier callback
-        of the same batch does not run.
-        """
-        self.polls += 1
-        t0 = _monotonic()
-        events = self.poll(timeout)
-        self.poll_seconds += _monotonic() - t0
-        # Callbacks other threads queued while we polled: asyncio runs them
-        # after this batch's I/O handles, so the caller must know them.
-        self.queued_during_poll = len(self._ready)
-        if not events:
-            return 0
-        self.events += len(events)
-        todo: list[Handle] = []
-        self._collect(events, todo.append)
-        for handle in todo:
-            if handle._cancelled:
-                continue
-            try:
-                if handle._args:
-                    handle._context.run(handle._callback, *handle._args)  # type: ignore[attr-defined]
-                else:
-                    # No star-call: it builds a list and a tuple per call.
-                    handle._context.run(handle._callback)  # type: ignore[attr-defined]
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                report(handle, exc)
-        return len(todo)
 
 
 def check_fd_open(fd: int) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import select
-from collections import deque
 from typing import Any
 
 from ._base import Backend, EventList
@@ -21,8 +20,8 @@ _OUT = select.EPOLLOUT
 class EpollBackend(Backend):
     name = "epoll"
 
-    def __init__(self, ready: deque[Any]) -> None:
-        super().__init__(ready)
+    def __init__(self) -> None:
+        super().__init__()
         self._epoll = select.epoll()
         try:
             self._epoll.register(self._waker.read_fd, _IN)

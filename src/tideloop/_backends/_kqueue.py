@@ -8,7 +8,6 @@ as an error or hang-up does on the other backends.
 from __future__ import annotations
 
 import select
-from collections import deque
 from typing import Any
 
 from ._base import IN_BIT, OUT_BIT, Backend, EventList
@@ -20,8 +19,8 @@ _HUP_BIT = 0x010  # any bit outside IN/OUT wakes both directions
 class KqueueBackend(Backend):  # pragma: no cover - not on Linux
     name = "kqueue"
 
-    def __init__(self, ready: deque[Any]) -> None:
-        super().__init__(ready)
+    def __init__(self) -> None:
+        super().__init__()
         self._kq: Any = select.kqueue()  # type: ignore[attr-defined,unused-ignore]
         self._change(self._waker.read_fd, True, True)
 

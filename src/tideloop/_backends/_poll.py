@@ -10,7 +10,6 @@ callbacks on every iteration, a busy loop.
 from __future__ import annotations
 
 import select
-from collections import deque
 from typing import Any
 
 from ._base import Backend, EventList, ceil_ms, check_fd_open
@@ -23,8 +22,8 @@ _NVAL = select.POLLNVAL
 class PollBackend(Backend):
     name = "poll"
 
-    def __init__(self, ready: deque[Any]) -> None:
-        super().__init__(ready)
+    def __init__(self) -> None:
+        super().__init__()
         self._poll = select.poll()
         self._poll.register(self._waker.read_fd, _IN)
 

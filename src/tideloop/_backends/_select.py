@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import select
-from collections import deque
 from typing import Any
 
 from ._base import IN_BIT, OUT_BIT, Backend, EventList, check_fd_open
@@ -20,8 +19,8 @@ from ._base import IN_BIT, OUT_BIT, Backend, EventList, check_fd_open
 class SelectBackend(Backend):
     name = "select"
 
-    def __init__(self, ready: deque[Any]) -> None:
-        super().__init__(ready)
+    def __init__(self) -> None:
+        super().__init__()
         self._rset: set[int] = {self._waker.read_fd}
         self._wset: set[int] = set()
 

@@ -18,23 +18,30 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from .._io import LoopIO
 
 logger = logging.getLogger("asyncio")
 
 WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
+# Writes to a lost connection are dropped; from this many on, each is logged
+# ("socket.send() raised exception."), as asyncio does.
+LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
 
 
 class SocketTransportBase:
     """``__repr__`` and the unclosed-transport warning of the transports over
     one socket (stream and datagram), in asyncio's format. Whether the
-    socket is watched comes from the loop's backend (a lookup: nothing is
-    kept that could make a reference cycle)."""
+    socket is watched is asked of the loop's ``LoopIO`` (a lookup: nothing
+    is kept that could make a reference cycle)."""
 
     _sock: Any
     _sock_fd: int
     _closing: bool
     _loop: Any
+    _io: LoopIO
     _buffer_size: int
 
     def __repr__(self) -> str:
@@ -45,10 +52,9 @@ class SocketTransportBase:
             info.append("closing")
         info.append(f"fd={self._sock_fd}")
         if self._loop is not None and not self._loop.is_closed():
-            backend = self._loop._backend
-            reading = backend.reader(self._sock_fd) is not None
+            reading = self._io.is_reading(self._sock_fd)
             info.append("read=polling" if reading else "read=idle")
-            writing = backend.writer(self._sock_fd) is not None
+            writing = self._io.is_writing(self._sock_fd)
             state = "polling" if writing else "idle"
             info.append(f"write=<{state}, bufsize={self._buffer_size}>")
         return "<{}>".format(" ".join(info))
@@ -78,7 +84,7 @@ class ReadingControl:
             return
         self._paused = True
         self._stop_reading()
-        if self._loop._debug:
+        if self._loop.get_debug():
             logger.debug("%r pauses reading", self)
 
     def resume_reading(self) -> None:
@@ -86,7 +92,7 @@ class ReadingControl:
             return
         self._paused = False
         self._start_reading()
-        if self._loop._debug:
+        if self._loop.get_debug():
             logger.debug("%r resumes reading", self)
 
     def _start_reading(self) -> None:
@@ -164,7 +170,7 @@ def report_fatal_error(transport: Any, exc: BaseException, message: str, *, quie
     and protocol. The caller then closes the transport."""
     loop = transport._loop
     if quiet:
-        if loop._debug:
+        if loop.get_debug():
             logger.debug("%r: %s", transport, message, exc_info=True)
         return
     loop.call_exception_handler(

@@ -61,14 +61,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from .._net import set_reuseport
-from ._base import ReadingControl, SocketTransportBase, WriteFlowControl, report_fatal_error
+from .._handles import set_result_unless_cancelled
+from ._base import (
+    LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    ReadingControl,
+    SocketTransportBase,
+    WriteFlowControl,
+    report_fatal_error,
+)
 
 if TYPE_CHECKING:
+    from .._io import LoopIO
     from .._loop import EventLoop
 
 logger = logging.getLogger("asyncio")
 
-LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
 # Datagrams read per readiness event at most (libuv reads up to 32).
 DATAGRAMS_PER_WAKEUP: Final = 32
 _PY313: Final = sys.version_info >= (3, 13)
@@ -103,7 +110,7 @@ class DatagramTransport(
 
     def __init__(
         self,
-        loop: EventLoop,
+        io: LoopIO,
         sock: socket.socket,
         protocol: asyncio.BaseProtocol,
         address: _Address = None,
@@ -123,7 +130,9 @@ class DatagramTransport(
                 self._extra["peername"] = None
         # asyncio sends with send() when the socket has a peer, else sendto().
         self._connected = bool(self._extra["peername"])
+        loop = io.loop
         self._loop: Any = loop
+        self._io = io
         self._sock = sock
         self._sock_fd = sock.fileno()
         self._protocol: Any = None
@@ -136,12 +145,12 @@ class DatagramTransport(
         self._closing = False
         self._paused = False
         self._init_flow_control()
-        loop._transports[self._sock_fd] = self
+        io.attach(self._sock_fd, self)
         loop.call_soon(protocol.connection_made, self)
         # Start reading only once connection_made() has run.
         loop.call_soon(self._start_reading)
         if waiter is not None:
-            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+            loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     # -- BaseTransport -----------------------------------------------------
 
@@ -176,13 +185,13 @@ class DatagramTransport(
     def _start_reading(self) -> None:
         if self._closing or self._paused:
             return
-        self._loop._add_reader(self._sock_fd, self._on_readable)
+        self._io.start_reading(self._sock_fd, self._on_readable)
 
     def _stop_reading(self) -> None:
-        self._loop._remove_reader(self._sock_fd)
+        self._io.stop_reading(self._sock_fd)
 
     def _stop_writing(self) -> None:
-        self._loop._remove_writer(self._sock_fd)
+        self._io.stop_writing(self._sock_fd)
 
     def _on_readable(self) -> None:
         # asyncio reads one datagram per readiness event, so every datagram
@@ -191,11 +200,11 @@ class DatagramTransport(
         # long as nothing else became ready: as soon as a datagram_received()
         # schedules a callback, we stop and let it run first, which is the
         # order asyncio would run them in.
-        loop = self._loop
-        ready = loop._ready
+        io = self._io
+        ready = io.ready
         recv_into = self._sock.recvfrom_into
-        buffer = loop._recv_buffer
-        view = loop._recv_view
+        buffer = io.recv_buffer
+        view = io.recv_view
         for _ in range(DATAGRAMS_PER_WAKEUP):
             if self._conn_lost or self._closing or self._paused:
                 return
@@ -245,7 +254,7 @@ class DatagramTransport(
                     self._sock.sendto(data, addr)
                 return
             except (BlockingIOError, InterruptedError):
-                self._loop._add_writer(self._sock_fd, self._on_writable)
+                self._io.start_writing(self._sock_fd, self._on_writable)
             except OSError as exc:
                 self._protocol.error_received(exc)
                 return
@@ -327,14 +336,9 @@ class DatagramTransport(
             self._sock.close()
             self._sock = None
             self._protocol = None
-            loop = self._loop
             self._loop = None
-            loop._on_fd_released()
+            self._io.fd_released()
 
-
-def _set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
-    if not fut.cancelled():
-        fut.set_result(result)
 
 
 class DatagramMixin:
@@ -415,7 +419,7 @@ class DatagramMixin:
             waiter = self.create_future()
             if _CHECK_FD_IN_USE:
                 self._check_fd_no_transport(sock)
-            transport = DatagramTransport(self, sock, protocol, r_addr, waiter)  # type: ignore[arg-type]
+            transport = DatagramTransport(self._io, sock, protocol, r_addr, waiter)  # type: ignore[arg-type]
         except BaseException:
             # asyncio leaks the socket it made here; we close it (a socket
             # passed by the caller stays the caller's).
@@ -534,6 +538,6 @@ class DatagramMixin:
 
     def _check_fd_no_transport(self, sock: socket.socket) -> None:
         """asyncio's ``_ensure_fd_no_transport`` for a socket we are handed."""
-        transport = self._transports.get(sock.fileno())
+        transport = self._io.transport_of(sock.fileno())
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f"File descriptor {sock!r} is used by transport {transport!r}")

@@ -44,7 +44,7 @@ Deliberate departures, each where asyncio fails in its own code:
 - debug mode, pipe closed in ``connection_made()``: asyncio's "... pipe %r
   connected" log calls ``pipe.fileno()`` and raises; we log the transport's fd.
 
-Pipe transports are not registered in ``loop._transports``: asyncio does not
+Pipe transports are not attached to the loop (``LoopIO.attach``): asyncio does not
 register them, so ``add_reader`` on their fd is allowed there too.
 
 Must not import the loop module at import time (it imports this one).
@@ -62,21 +62,23 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ._base import ReadingControl, WriteFlowControl, report_fatal_error
+from .._handles import set_result_unless_cancelled
+from ._base import (
+    LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    ReadingControl,
+    WriteFlowControl,
+    report_fatal_error,
+)
 
 if TYPE_CHECKING:
+    from .._io import LoopIO
     from .._loop import EventLoop
 
 logger = logging.getLogger("asyncio")
 
-LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
 # On AIX, readability signals a closed reader only for sockets (asyncio's note).
 _FIFO_READER_DETECTION: Final = not sys.platform.startswith("aix")
 
-
-def _set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
-    if not fut.cancelled():
-        fut.set_result(result)
 
 
 class _PipeTransport(asyncio.BaseTransport):
@@ -94,14 +96,15 @@ class _PipeTransport(asyncio.BaseTransport):
 
     def __init__(
         self,
-        loop: EventLoop,
+        io: LoopIO,
         pipe: Any,
         protocol: asyncio.BaseProtocol,
         extra: dict[str, Any] | None,
     ) -> None:
         super().__init__(extra)
         self._extra["pipe"] = pipe
-        self._loop = loop
+        self._loop = io.loop
+        self._io = io
         # fileno() first: if it fails (a closed file), __del__ must not think
         # the pipe is ours (asyncio's then warns and fails in __repr__).
         self._fileno = pipe.fileno()
@@ -151,13 +154,14 @@ class ReadPipeTransport(ReadingControl, _PipeTransport, asyncio.ReadTransport):
 
     def __init__(
         self,
-        loop: EventLoop,
+        io: LoopIO,
         pipe: Any,
         protocol: asyncio.BaseProtocol,
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(loop, pipe, protocol, extra)
+        super().__init__(io, pipe, protocol, extra)
+        loop = self._loop
         self._closing = False
         self._paused = False
         self._reading = False  # registered for reading (for __repr__)
@@ -169,12 +173,12 @@ class ReadPipeTransport(ReadingControl, _PipeTransport, asyncio.ReadTransport):
             raise ValueError("Pipe transport is for pipes/sockets only.")
         os.set_blocking(self._fileno, False)
         # readv() fills the loop's buffer; one argument tuple for every read.
-        self._read_buffers = (loop._recv_buffer,)
+        self._read_buffers = (io.recv_buffer,)
         loop.call_soon(protocol.connection_made, self)
         # Start reading only once connection_made() has run.
         loop.call_soon(self._start_reading)
         if waiter is not None:
-            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+            loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     def _polling(self) -> bool:
         return self._reading
@@ -187,12 +191,12 @@ class ReadPipeTransport(ReadingControl, _PipeTransport, asyncio.ReadTransport):
 
     def _start_reading(self) -> None:
         if self.is_reading():
-            self._loop._add_reader(self._fileno, self._on_readable)
+            self._io.start_reading(self._fileno, self._on_readable)
             self._reading = True
 
     def _stop_reading(self) -> None:
         self._reading = False
-        self._loop._remove_reader(self._fileno)
+        self._io.stop_reading(self._fileno)
 
     def _on_readable(self) -> None:
         loop = self._loop
@@ -206,9 +210,9 @@ class ReadPipeTransport(ReadingControl, _PipeTransport, asyncio.ReadTransport):
         if nbytes:
             # An exception from the protocol escapes to the loop's handler,
             # as in asyncio; reading goes on.
-            self._protocol.data_received(loop._recv_view[:nbytes].tobytes())
+            self._protocol.data_received(self._io.recv_view[:nbytes].tobytes())
             return
-        if loop._debug:
+        if loop.get_debug():
             logger.info("%r was closed by peer", self)
         self._closing = True
         self._stop_reading()
@@ -237,9 +241,8 @@ class ReadPipeTransport(ReadingControl, _PipeTransport, asyncio.ReadTransport):
             self._pipe.close()
             self._pipe = None
             self._protocol = None
-            loop = self._loop
             self._loop = None
-            loop._on_fd_released()
+            self._io.fd_released()
 
 
 class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.WriteTransport):
@@ -247,13 +250,14 @@ class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.WriteTranspor
 
     def __init__(
         self,
-        loop: EventLoop,
+        io: LoopIO,
         pipe: Any,
         protocol: asyncio.BaseProtocol,
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(loop, pipe, protocol, extra)
+        super().__init__(io, pipe, protocol, extra)
+        loop = self._loop
         self._buffer = bytearray()
         self._conn_lost = 0
         self._closing = False  # set by close() or write_eof()
@@ -276,7 +280,7 @@ class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.WriteTranspor
             # start watching once connection_made() has run.
             loop.call_soon(self._watch_reader)
         if waiter is not None:
-            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+            loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     def _polling(self) -> bool:
         return self._writing
@@ -323,7 +327,7 @@ class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.WriteTranspor
                 return
             if n > 0:
                 data = memoryview(data)[n:]
-            self._loop._add_writer(self._fileno, self._on_writable)
+            self._io.start_writing(self._fileno, self._on_writable)
             self._writing = True
         self._buffer += data
         self._maybe_pause_protocol()
@@ -348,7 +352,7 @@ class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.WriteTranspor
             self._stop_writing()
             self._maybe_resume_protocol()  # may write more
             if self._closing:
-                self._loop._remove_reader(self._fileno)
+                self._io.stop_reading(self._fileno)
                 self._call_connection_lost(None)
         elif n > 0:
             del buffer[:n]
@@ -357,14 +361,14 @@ class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.WriteTranspor
         # asyncio registers even if the transport was closed in
         # connection_made(), leaving a registration on a closed fd; we don't.
         if not self._closing:
-            self._loop._add_reader(self._fileno, self._on_reader_closed)
+            self._io.start_reading(self._fileno, self._on_reader_closed)
 
     def _stop_writing(self) -> None:
         self._writing = False
-        self._loop._remove_writer(self._fileno)
+        self._io.stop_writing(self._fileno)
 
     def _on_reader_closed(self) -> None:
-        if self._loop._debug:
+        if self._loop.get_debug():
             logger.info("%r was closed by peer", self)
         if self._buffer:
             self._close(BrokenPipeError())
@@ -380,7 +384,7 @@ class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.WriteTranspor
         assert self._pipe
         self._closing = True
         if not self._buffer:
-            self._loop._remove_reader(self._fileno)
+            self._io.stop_reading(self._fileno)
             self._schedule_connection_lost(None)
 
     def get_write_buffer_size(self) -> int:
@@ -401,7 +405,7 @@ class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.WriteTranspor
         if self._buffer:
             self._stop_writing()
         self._buffer.clear()
-        self._loop._remove_reader(self._fileno)
+        self._io.stop_reading(self._fileno)
         self._schedule_connection_lost(exc)
 
     def _schedule_connection_lost(self, exc: BaseException | None) -> None:
@@ -416,9 +420,8 @@ class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.WriteTranspor
             self._pipe.close()
             self._pipe = None
             self._protocol = None
-            loop = self._loop
             self._loop = None
-            loop._on_fd_released()
+            self._io.fd_released()
 
 
 _PipeT = TypeVar("_PipeT", ReadPipeTransport, WritePipeTransport)
@@ -451,7 +454,7 @@ class PipesMixin:
     ) -> tuple[_PipeT, asyncio.BaseProtocol]:
         protocol = protocol_factory()
         waiter = self.create_future()
-        transport = cls(self, pipe, protocol, waiter)  # type: ignore[arg-type]
+        transport = cls(self._io, pipe, protocol, waiter)  # type: ignore[arg-type]
         try:
             await waiter
         except BaseException:

@@ -98,7 +98,6 @@ TLS_WRITE_HIGH_WATER_BYTES: Final = 512 * 1024
 TLS_READ_CHUNK_BYTES: Final = 256 * 1024
 # The most plaintext one TLS record carries (RFC 8446 section 5.1).
 TLS_RECORD_BYTES: Final = 16 * 1024
-LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
 
 if ssl is not None:
     _AGAIN: Final = (ssl.SSLWantReadError, ssl.SSLSyscallError)

@@ -18,12 +18,12 @@ try:
 except ImportError:  # pragma: no cover - Python built without OpenSSL
     ssl = None  # type: ignore[assignment]
 
+from ._base import LOG_THRESHOLD_FOR_CONNLOST_WRITES
 from ._ssl import (
     _AGAIN,
     _NEXT_STATE,
     DO_HANDSHAKE,
     FLUSHING,
-    LOG_THRESHOLD_FOR_CONNLOST_WRITES,
     SHUTDOWN,
     SSL_HANDSHAKE_TIMEOUT_S,
     SSL_SHUTDOWN_TIMEOUT_S,

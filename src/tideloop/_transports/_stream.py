@@ -49,10 +49,17 @@ import sys
 from asyncio.trsock import TransportSocket
 from typing import TYPE_CHECKING, Any, Final
 
-from ._base import ReadingControl, SocketTransportBase, WriteFlowControl, report_fatal_error
+from .._handles import set_result_unless_cancelled
+from ._base import (
+    LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    ReadingControl,
+    SocketTransportBase,
+    WriteFlowControl,
+    report_fatal_error,
+)
 
 if TYPE_CHECKING:
-    from .._loop import EventLoop
+    from .._io import LoopIO
 
 logger = logging.getLogger("asyncio")
 
@@ -62,7 +69,6 @@ logger = logging.getLogger("asyncio")
 # maps/unmaps per read (~24 us at 1 KiB); recv(64 KiB) was as cheap at 1 KiB
 # but made glibc trim and regrow the heap top at 100 KiB (brk + page faults:
 # 61 us vs 23 us per message with this scheme, uvloop 21 us).
-LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
 SENDMSG_MAX_BUFFERS: Final = 1024  # IOV_MAX on Linux
 
 # 3.12+ builds memoryviews of the items; 3.11 joins them (different errors).
@@ -101,7 +107,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
 
     def __init__(
         self,
-        loop: EventLoop,
+        io: LoopIO,
         sock: socket.socket,
         protocol: asyncio.BaseProtocol,
         waiter: asyncio.Future[None] | None = None,
@@ -119,7 +125,9 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
                 self._extra["peername"] = sock.getpeername()
             except OSError:
                 self._extra["peername"] = None
+        loop = io.loop
         self._loop: Any = loop
+        self._io = io
         self._sock: Any = sock
         self._sock_fd = sock.fileno()
         self._protocol_connected = False
@@ -137,19 +145,19 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         self._empty_waiter: asyncio.Future[None] | None = None
         self._rare = False
         self._init_flow_control()
-        self._flush_queue: list[StreamTransport] = loop._flush_queue
+        self._flush_soon = io.flush_soon
         # The loop's receive buffer (shared by its transports; see reads).
-        self._recv_buffer = loop._recv_buffer
-        self._recv_view = loop._recv_view
+        self._recv_buffer = io.recv_buffer
+        self._recv_view = io.recv_view
         if server is not None:
             server._attach(self)
-        loop._transports[self._sock_fd] = self
+        io.attach(self._sock_fd, self)
         set_nodelay(sock)
         loop.call_soon(protocol.connection_made, self)
         # Start reading only once connection_made() has run.
         loop.call_soon(self._start_reading)
         if waiter is not None:
-            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+            loop.call_soon(set_result_unless_cancelled, waiter, None)
 
     # -- BaseTransport -----------------------------------------------------
 
@@ -159,7 +167,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         self._buffered_proto = buffered
         self._protocol = protocol
         self._protocol_connected = True
-        if switch and self._loop._backend.reader(self._sock_fd) is not None:
+        if switch and self._io.is_reading(self._sock_fd):
             # Reading now: watch with the read method of the new protocol kind.
             self._start_reading()
 
@@ -176,10 +184,10 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             # Nothing more to gather: send now, as asyncio's write() would have.
             self._flush()
         self._closing = self._rare = True
-        self._loop._remove_reader(self._sock_fd)
+        self._io.stop_reading(self._sock_fd)
         if not self._buffer:
             self._conn_lost += 1
-            self._loop._remove_writer(self._sock_fd)
+            self._io.stop_writing(self._sock_fd)
             self._loop.call_soon(self._call_connection_lost, None)
 
     def abort(self) -> None:
@@ -196,12 +204,12 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             return
         # One read method per protocol kind (set_protocol switches it): the
         # per-read check costs more than the choice made here.
-        self._loop._add_reader(
+        self._io.start_reading(
             self._sock_fd, self._read_into_protocol if self._buffered_proto else self._on_readable
         )
 
     def _stop_reading(self) -> None:
-        self._loop._remove_reader(self._sock_fd)
+        self._io.stop_reading(self._sock_fd)
 
     def _on_readable(self) -> None:
         # Plain Protocol reads. No closed check: closing removes the reader,
@@ -301,7 +309,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
                 self._write_state = IDLE
 
     def _on_eof(self) -> None:
-        if self._loop._debug:
+        if self._loop.get_debug():
             logger.debug("%r received EOF", self)
         try:
             keep_open = self._protocol.eof_received()
@@ -312,7 +320,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             return
         if keep_open:
             # The protocol may still write; we can no longer read.
-            self._loop._remove_reader(self._sock_fd)
+            self._io.stop_reading(self._sock_fd)
         else:
             self.close()
 
@@ -332,12 +340,12 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         self._buffer.append(data)
         size = self._buffer_size = self._buffer_size + len(data)
         if self._write_state == IDLE:
-            if self._loop._thread_id is None:
+            if not self._io.running:
                 # The loop is not running: nobody would flush; send now.
                 self._flush()
                 return
             self._write_state = QUEUED
-            self._flush_queue.append(self)
+            self._flush_soon(self)
         if size > self._high_water:
             if self._write_state == QUEUED:
                 # Send what the kernel takes before deciding to pause.
@@ -384,6 +392,11 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         items = [d if type(d) is bytes else bytes(memoryview(d)) for d in list_of_data]
         for data in items:
             self.write(data)
+
+    def _flush_if_queued(self) -> None:
+        """The loop's end-of-iteration flush (``LoopIO.flush_soon``)."""
+        if self._write_state == QUEUED:
+            self._flush()
 
     def _flush(self) -> None:
         """Send the buffer now (end of the loop iteration, or inline): QUEUED
@@ -448,7 +461,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
 
     def _on_write_error(self, exc: BaseException) -> None:
         if self._write_state == WAITING:
-            self._loop._remove_writer(self._sock_fd)
+            self._io.stop_writing(self._sock_fd)
         self._write_state = IDLE
         self._buffer.clear()
         self._buffer_size = 0
@@ -479,11 +492,11 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         if self._buffer_size:
             if self._write_state != WAITING:
                 self._write_state = WAITING
-                self._loop._add_writer(self._sock_fd, self._on_writable)
+                self._io.start_writing(self._sock_fd, self._on_writable)
             self._maybe_pause_protocol()
             return
         if self._write_state == WAITING:
-            self._loop._remove_writer(self._sock_fd)
+            self._io.stop_writing(self._sock_fd)
         self._write_state = IDLE
         if self._empty_waiter is not None:
             self._empty_waiter.set_result(None)
@@ -554,11 +567,11 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             self._buffer.clear()
             self._buffer_size = 0
             if self._write_state == WAITING:
-                self._loop._remove_writer(self._sock_fd)
+                self._io.stop_writing(self._sock_fd)
             self._write_state = IDLE
         if not self._closing:
             self._closing = self._rare = True
-            self._loop._remove_reader(self._sock_fd)
+            self._io.stop_reading(self._sock_fd)
         self._call_connection_lost_soon(exc)
 
     def _call_connection_lost(self, exc: BaseException | None) -> None:
@@ -569,18 +582,13 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             self._sock.close()
             self._sock = None
             self._protocol = None
-            loop = self._loop
             self._loop = None
             server = self._server
             if server is not None:
                 server._detach(self)
                 self._server = None
-            loop._on_fd_released()
+            self._io.fd_released()
 
-
-def _set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
-    if not fut.cancelled():
-        fut.set_result(result)
 
 
 def is_connection_error(exc: BaseException) -> bool:
