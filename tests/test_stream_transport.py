@@ -9,8 +9,8 @@ messages, exception-handler contexts. Loopback and AF_UNIX only; no sleeps:
 tests wait on futures, and ``spin()`` only lets the loop turn.
 
 tideloop gathers the writes of one loop iteration and sends them at its end
-(DESIGN.md §4), so ``get_write_buffer_size()`` may be non-zero inside the
-callback that wrote; tests check it only once the iteration is over.
+(DESIGN.md §4); ``get_write_buffer_size()`` sends them first, so it answers
+as asyncio does (tests/test_transport_fidelity.py).
 """
 
 from __future__ import annotations

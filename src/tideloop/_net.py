@@ -775,6 +775,10 @@ class NetMixin:
         *,
         fallback: bool = True,
     ) -> int:
+        if isinstance(transport, StreamTransport):
+            # Send what was gathered first: asyncio's write() has already
+            # done so, and a failed send has made the transport closing.
+            transport.get_write_buffer_size()
         if transport.is_closing():
             raise RuntimeError("Transport is closing")
         if not isinstance(transport, StreamTransport):

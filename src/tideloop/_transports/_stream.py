@@ -14,10 +14,12 @@ into the protocol's buffer.
 Writes: ``write()`` appends to the transport's buffer and, while the loop is
 running, asks the loop to flush the transport once at the end of the current
 iteration; all writes of the iteration then go out in one ``send``/``sendmsg``
-(an HTTP server's header write and body write become one syscall). The
-buffer is counted by ``get_write_buffer_size()`` while it waits, and a write
-that takes the buffer past the high watermark is sent at once, so
-``pause_writing`` fires only for data the kernel refused, as in asyncio.
+(an HTTP server's header write and body write become one syscall). Nobody
+sees the gathering: ``get_write_buffer_size()`` first sends what waits (so
+right after a small write it is 0, as in asyncio, and a zero-copy
+``BufferedProtocol`` may reuse its buffer), and a write that takes the
+buffer past the high watermark is sent at once, so ``pause_writing`` fires
+only for data the kernel refused, as in asyncio.
 Outside a running loop, writes are sent at once. What a protocol writes from
 this transport's own ``data_received``/``buffer_updated`` goes out as soon as
 that call returns, not at the end of the iteration (a single chunk with
@@ -183,6 +185,11 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         if self._write_state == QUEUED:
             # Nothing more to gather: send now, as asyncio's write() would have.
             self._flush()
+            if self._closing:
+                # The send failed and _force_close has scheduled
+                # connection_lost; asyncio's write() would have done so
+                # before this close(), which then does nothing.
+                return
         self._closing = self._rare = True
         self._io.stop_reading(self._sock_fd)
         if not self._buffer:
@@ -485,10 +492,14 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
                     else:
                         buffer[0] = memoryview(head)[sent:]
                         break
-        if self._protocol_paused:
+        if self._protocol_paused and self._buffer_size <= self._low_water:
             # As asyncio: resume at the low watermark, even with data still
             # buffered; the protocol may write more from resume_writing().
-            self._maybe_resume_protocol()
+            # (Not _maybe_resume_protocol: it asks get_write_buffer_size(),
+            # which would flush again in the middle of this send.)
+            self._protocol_paused = False
+            self._update_rare()
+            self._call_flow_control("resume_writing")
         if self._buffer_size:
             if self._write_state != WAITING:
                 self._write_state = WAITING
@@ -529,6 +540,10 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         return True
 
     def get_write_buffer_size(self) -> int:
+        if self._write_state == QUEUED:
+            # Whoever looks sees asyncio's answer: its write() has already
+            # handed the bytes to the kernel, so send what was gathered now.
+            self._flush()
         return self._buffer_size
 
     # -- sendfile support (loop.sendfile) ----------------------------------------
