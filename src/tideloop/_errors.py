@@ -22,10 +22,15 @@ logger = logging.getLogger("asyncio")
 _HANDLER_IN_CONTEXT = sys.version_info >= (3, 12)
 
 
-class ErrorsMixin:
-    _exception_handler: Any
+class ErrorsPart(asyncio.AbstractEventLoop):
+    """The bottom of the loop's chain of parts (see ``tideloop._loop``)."""
+
+    # Owned by LoopCore, the part above, and read here.
     _current_handle: asyncio.Handle | None
     _debug: bool
+
+    def __init__(self) -> None:
+        self._exception_handler: Any = None
 
     def _report_callback_error(self, handle: asyncio.Handle, exc: BaseException) -> None:
         cb = format_callback_source(

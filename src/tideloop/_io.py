@@ -54,6 +54,7 @@ from typing import Any, Final
 
 from ._backends import Backend
 from ._handles import Handle
+from ._transports._ssl import TLS_READ_CHUNK_BYTES
 
 RECV_BUFFER_BYTES: Final = 256 * 1024
 
@@ -63,16 +64,17 @@ class LoopIO:
 
     __slots__ = (
         "_backend",
-        "loop",
-        "ready",
         "_fd_released_callbacks",
         "_fileobjs",
-        "transports",
+        "_tls_view",
         "flush_queue",
         "flush_soon",
+        "loop",
+        "ready",
         "recv_buffer",
         "recv_view",
         "running",
+        "transports",
     )
 
     def __init__(self, loop: Any, backend: Backend, ready: deque[Any]) -> None:
@@ -95,6 +97,15 @@ class LoopIO:
         # fd -> the file object add_reader/add_writer got, if not an int.
         self._fileobjs: dict[int, Any] = {}
         self._fd_released_callbacks: list[Callable[[], None]] = []
+        self._tls_view: memoryview | None = None
+
+    def tls_read_view(self) -> memoryview:
+        """The buffer TLS connections decrypt into (one per loop, made with
+        the first TLS connection)."""
+        view = self._tls_view
+        if view is None:
+            view = self._tls_view = memoryview(bytearray(TLS_READ_CHUNK_BYTES))
+        return view
 
     # -- watching descriptors ---------------------------------------------------
 

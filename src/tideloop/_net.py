@@ -30,11 +30,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from ._server import Server, unique_infos
+from ._sock_api import SockAPIPart
+from ._sock_api import _check_sendfile_params as check_sendfile_params
 from ._sock_api import _ipaddr_info as ipaddr_info
 from ._transports._stream import StreamTransport
 
 if TYPE_CHECKING:
-    from ._io import LoopIO
     from ._server import MakeTransport
 
 try:
@@ -188,27 +189,8 @@ def _bind_error_text(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
-class NetMixin:
+class NetPart(SockAPIPart):
     """create_connection/create_server and friends for ``EventLoop``."""
-
-    if TYPE_CHECKING:
-        _debug: bool
-        _io: LoopIO
-
-        def create_future(self) -> asyncio.Future[Any]: ...
-        def create_task(self, coro: Any, **kw: Any) -> asyncio.Task[Any]: ...
-        def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]: ...
-        async def getaddrinfo(self, host: Any, port: Any, **kw: Any) -> list[Any]: ...
-        async def sock_connect(self, sock: socket.socket, address: Any) -> None: ...
-        async def sock_sendfile(
-            self, sock: Any, file: Any, offset: int, count: int | None, *, fallback: bool = ...
-        ) -> int: ...
-        def _check_sendfile_params(self, sock: Any, file: Any, offset: Any, count: Any) -> None: ...
-        def _remove_reader(self, fd: Any) -> bool: ...
-        def _ensure_fd_no_transport(self, fd: Any) -> None: ...
-        def _make_ssl_transport(
-            self, rawsock: Any, protocol: Any, sslcontext: Any, waiter: Any = ..., **kw: Any
-        ) -> Any: ...
 
     async def _ensure_resolved(
         self,
@@ -443,6 +425,81 @@ class NetMixin:
             raise
         return transport, protocol
 
+    # -- name resolution ----------------------------------------------------------
+
+    def _getaddrinfo_debug(
+        self, host: Any, port: Any, family: int, type: int, proto: int, flags: int
+    ) -> list[Any]:
+        msg_parts = [f"{host}:{port!r}"]
+        if family:
+            msg_parts.append(f"family={family!r}")
+        if type:
+            msg_parts.append(f"type={type!r}")
+        if proto:
+            msg_parts.append(f"proto={proto!r}")
+        if flags:
+            msg_parts.append(f"flags={flags!r}")
+        msg = ", ".join(msg_parts)
+        logger.debug("Get address info %s", msg)
+        t0 = self.time()
+        addrinfo = socket.getaddrinfo(host, port, family, type, proto, flags)
+        dt = self.time() - t0
+        msg = f"Getting address info {msg} took {dt * 1e3:.3f}ms: {addrinfo!r}"
+        if dt >= self.slow_callback_duration:
+            logger.info(msg)
+        else:
+            logger.debug(msg)
+        return addrinfo
+
+    async def getaddrinfo(  # type: ignore[override]
+        self,
+        host: bytes | str | None,
+        port: bytes | str | int | None,
+        *,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[Any]:
+        if self._debug:
+            return await self.run_in_executor(
+                None, self._getaddrinfo_debug, host, port, family, type, proto, flags
+            )
+        # Numeric hosts need no resolver: answer on the loop thread, with
+        # exactly what socket.getaddrinfo returns (see _net), after the
+        # checks run_in_executor would make.
+        self._check_closed()
+        self._check_default_executor()
+        if answers_inline(host, port, flags):
+            # Suspend once, as the executor round trip would: the caller can
+            # still be cancelled or time out here.
+            await asyncio.sleep(0)
+            return socket.getaddrinfo(host, port, family, type, proto, flags)
+        return await self.run_in_executor(
+            None, socket.getaddrinfo, host, port, family, type, proto, flags
+        )
+
+    async def getnameinfo(self, sockaddr: Any, flags: int = 0) -> tuple[str, str]:
+        return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
+
+    def _make_ssl_transport(
+        self,
+        rawsock: Any,
+        protocol: asyncio.BaseProtocol,
+        sslcontext: Any,
+        waiter: asyncio.Future[Any] | None = None,
+        *,
+        server_side: bool = False,
+        server_hostname: str | None = None,
+        extra: dict[str, Any] | None = None,
+        server: Any = None,
+        ssl_handshake_timeout: float | None = None,
+        ssl_shutdown_timeout: float | None = None,
+    ) -> asyncio.Transport:
+        """A TLS transport over ``rawsock``: provided by ``TLSPart``, the part
+        above this one (declared here, as asyncio's BaseEventLoop does)."""
+        raise NotImplementedError
+
     def _make_socket_transport(
         self,
         sock: socket.socket,
@@ -466,14 +523,20 @@ class NetMixin:
         if not ssl_context:
 
             def make_plain(
-                conn: socket.socket, protocol: asyncio.BaseProtocol, extra: dict[str, Any], server: Server
+                conn: socket.socket,
+                protocol: asyncio.BaseProtocol,
+                extra: dict[str, Any],
+                server: Server,
             ) -> object:
                 return self._make_socket_transport(conn, protocol, None, extra=extra, server=server)
 
             return make_plain
 
         def make_tls(
-            conn: socket.socket, protocol: asyncio.BaseProtocol, extra: dict[str, Any], server: Server
+            conn: socket.socket,
+            protocol: asyncio.BaseProtocol,
+            extra: dict[str, Any],
+            server: Server,
         ) -> object:
             return self._make_ssl_transport(
                 conn,
@@ -783,7 +846,7 @@ class NetMixin:
             raise RuntimeError("Transport is closing")
         if not isinstance(transport, StreamTransport):
             raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
-        self._check_sendfile_params(transport._sock, file, offset, count)
+        check_sendfile_params(transport._sock, file, offset, count)
         try:
             return await self._sendfile_native(transport, file, offset, count)
         except asyncio.SendfileNotAvailableError:

@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from ._io import LoopIO
 
-    MakeTransport = Callable[[socket.socket, asyncio.BaseProtocol, dict[str, Any], "Server"], object]
+    MakeTransport = Callable[
+        [socket.socket, asyncio.BaseProtocol, dict[str, Any], "Server"], object
+    ]
 
 logger = logging.getLogger("asyncio")
 
@@ -61,7 +63,7 @@ class Server(asyncio.AbstractServer):
         ssl_shutdown_timeout: float | None = None,
         unix_inodes: dict[socket.socket, int] | None = None,
     ) -> None:
-        self._loop: Any = io.loop
+        self._loop: asyncio.AbstractEventLoop = io.loop
         self._io = io
         self._make_transport = make_transport
         # Unix sockets whose path to remove on close, with the inode bound.

@@ -30,8 +30,9 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ._core import LoopCore
 from ._handles import Handle
 
 logger = logging.getLogger("asyncio")
@@ -41,17 +42,12 @@ def _sighandler_noop(signum: int, frame: Any) -> None:
     """Dummy handler: the wakeup fd does the work."""
 
 
-class SignalsMixin:
-    if TYPE_CHECKING:
-        _debug: bool
-        _thread_id: int | None
+class SignalsPart(LoopCore):
+    """add_signal_handler/remove_signal_handler, and the signal wakeup fd the
+    loop holds while it runs in the main thread."""
 
-        def _check_closed(self) -> None: ...
-        def _add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> Handle: ...
-        def _remove_reader(self, fd: Any) -> bool: ...
-        def _add_callback_signalsafe(self, handle: asyncio.Handle) -> None: ...
-
-    def _init_signals(self) -> None:
+    def __init__(self, *, backend: str | None = None) -> None:
+        super().__init__(backend=backend)
         self._signal_handlers: dict[int, Handle] = {}
         self._ssock: socket.socket | None = None
         self._csock: socket.socket | None = None
@@ -66,6 +62,18 @@ class SignalsMixin:
             self._csock.setblocking(False)
             self._add_reader(self._ssock.fileno(), self._read_signals)
         return self._csock
+
+    def _run_forever_setup(self) -> None:
+        super()._run_forever_setup()
+        self._claim_signal_wakeup()
+
+    def _run_forever_cleanup(self) -> None:
+        self._release_signal_wakeup()
+        super()._run_forever_cleanup()
+
+    def close(self) -> None:
+        super().close()
+        self._close_signals()
 
     def _claim_signal_wakeup(self) -> None:
         if self._signal_handlers or threading.current_thread() is not threading.main_thread():
@@ -124,7 +132,9 @@ class SignalsMixin:
         if sig not in signal.valid_signals():
             raise ValueError(f"invalid signal number {sig}")
 
-    def add_signal_handler(self, sig: int, callback: Callable[..., object], *args: Any) -> None:
+    def add_signal_handler(  # type: ignore[override]
+        self, sig: int, callback: Callable[..., object], *args: Any
+    ) -> None:
         if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
             raise TypeError("coroutines cannot be used with add_signal_handler()")
         self._check_signal(sig)

@@ -62,6 +62,8 @@ import sys
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, Final, Protocol, TypeVar, TypeVarTuple, Unpack
 
+from ._signals import SignalsPart
+
 try:
     from ssl import SSLSocket as _SSLSocket
 except ImportError:  # pragma: no cover - Python built without ssl
@@ -73,11 +75,8 @@ except ImportError:  # pragma: no cover - Python built without ssl
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
 
-    _Base = asyncio.AbstractEventLoop
-else:
-    _Base = object
 
-__all__ = ["SockAPIMixin"]
+__all__ = ["SockAPIPart"]
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
@@ -293,21 +292,10 @@ class _SendfileJob:
         return None
 
 
-class SockAPIMixin(_Base):
+class SockAPIPart(SignalsPart):
     """``loop.sock_*`` for ``EventLoop``. Holds no state of its own."""
 
     __slots__ = ()
-
-    if TYPE_CHECKING:
-        # Provided by EventLoop (see the module docstring).
-        _debug: bool
-
-        def _check_closed(self) -> None: ...
-        def _ensure_fd_no_transport(self, fd: int) -> None: ...
-        def _add_reader(self, fd: int, callback: Callable[..., object], *args: Any) -> Any: ...
-        def _remove_reader(self, fd: int) -> bool: ...
-        def _add_writer(self, fd: int, callback: Callable[..., object], *args: Any) -> Any: ...
-        def _remove_writer(self, fd: int) -> bool: ...
 
     # -- the shared shape: checks, one try, then one registration ------------
 

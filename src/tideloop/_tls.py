@@ -10,47 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 try:
     import ssl
 except ImportError:  # pragma: no cover - Python built without OpenSSL
     ssl = None  # type: ignore[assignment]
 
+from ._net import NetPart
 from ._transports._ssl import (
     SSL_HANDSHAKE_TIMEOUT_S,
     SSL_SHUTDOWN_TIMEOUT_S,
-    TLS_READ_CHUNK_BYTES,
     SSLTransport,
 )
 from ._transports._sslproto import SSLProtocol
-from ._transports._stream import StreamTransport
-
-if TYPE_CHECKING:
-    from ._net import NetMixin
-
-    _Base = NetMixin
-else:
-    _Base = object
 
 
-class TLSMixin(_Base):
+class TLSPart(NetPart):
     """``_make_ssl_transport``, ``start_tls`` and sendfile over TLS for ``EventLoop``."""
-
-    if TYPE_CHECKING:
-        _debug: bool
-
-        def call_exception_handler(self, context: dict[str, Any]) -> None: ...
-        def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any: ...
-
-    _tls_view: memoryview | None = None
-
-    def _tls_read_view(self) -> memoryview:
-        """The loop's TLS read buffer (created with the first TLS connection)."""
-        view = self._tls_view
-        if view is None:
-            view = self._tls_view = memoryview(bytearray(TLS_READ_CHUNK_BYTES))
-        return view
 
     def _make_ssl_transport(  # type: ignore[override]
         self,
@@ -80,6 +57,7 @@ class TLSMixin(_Base):
             server_hostname,
             ssl_handshake_timeout=ssl_handshake_timeout,
             ssl_shutdown_timeout=ssl_shutdown_timeout,
+            read_view=self._io.tls_read_view(),
         )
         transport = ssl_protocol._get_app_transport()
         if watch:
@@ -139,6 +117,7 @@ class TLSMixin(_Base):
             ssl_handshake_timeout=ssl_handshake_timeout,
             ssl_shutdown_timeout=ssl_shutdown_timeout,
             call_connection_made=False,
+            read_view=self._io.tls_read_view(),
         )
         # Pause first, so that no data reaches the TLS protocol before its
         # connection_made().

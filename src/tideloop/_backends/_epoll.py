@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import select
-from typing import Any
 
 from ._base import Backend, EventList
 

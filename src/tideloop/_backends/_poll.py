@@ -10,7 +10,6 @@ callbacks on every iteration, a busy loop.
 from __future__ import annotations
 
 import select
-from typing import Any
 
 from ._base import Backend, EventList, ceil_ms, check_fd_open
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import select
-from typing import Any
 
 from ._base import IN_BIT, OUT_BIT, Backend, EventList, check_fd_open
 

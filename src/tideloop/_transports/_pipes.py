@@ -59,8 +59,7 @@ import os
 import stat
 import sys
 import warnings
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 from .._handles import set_result_unless_cancelled
 from ._base import (
@@ -72,7 +71,6 @@ from ._base import (
 
 if TYPE_CHECKING:
     from .._io import LoopIO
-    from .._loop import EventLoop
 
 logger = logging.getLogger("asyncio")
 
@@ -424,46 +422,3 @@ class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.WriteTranspor
             self._io.fd_released()
 
 
-_PipeT = TypeVar("_PipeT", ReadPipeTransport, WritePipeTransport)
-
-
-class PipesMixin:
-    """``connect_read_pipe``/``connect_write_pipe`` for ``EventLoop``."""
-
-    if TYPE_CHECKING:
-        _debug: bool
-
-        def create_future(self) -> asyncio.Future[Any]: ...
-
-    async def connect_read_pipe(  # type: ignore[override]
-        self, protocol_factory: Callable[[], asyncio.BaseProtocol], pipe: Any
-    ) -> tuple[ReadPipeTransport, asyncio.BaseProtocol]:
-        return await self._connect_pipe(ReadPipeTransport, "Read", protocol_factory, pipe)
-
-    async def connect_write_pipe(  # type: ignore[override]
-        self, protocol_factory: Callable[[], asyncio.BaseProtocol], pipe: Any
-    ) -> tuple[WritePipeTransport, asyncio.BaseProtocol]:
-        return await self._connect_pipe(WritePipeTransport, "Write", protocol_factory, pipe)
-
-    async def _connect_pipe(
-        self,
-        cls: type[_PipeT],
-        kind: str,
-        protocol_factory: Callable[[], asyncio.BaseProtocol],
-        pipe: Any,
-    ) -> tuple[_PipeT, asyncio.BaseProtocol]:
-        protocol = protocol_factory()
-        waiter = self.create_future()
-        transport = cls(self._io, pipe, protocol, waiter)  # type: ignore[arg-type]
-        try:
-            await waiter
-        except BaseException:
-            transport.close()
-            raise
-        if self._debug:
-            # The fd as the transport saw it: asyncio's pipe.fileno() here
-            # raises if the protocol closed the transport in connection_made().
-            logger.debug(
-                "%s pipe %r connected: (%r, %r)", kind, transport._fileno, transport, protocol
-            )
-        return transport, protocol

@@ -63,6 +63,7 @@ class SSLProtocol(asyncio.BufferedProtocol):
         call_connection_made: bool = True,
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
+        read_view: memoryview | None = None,
     ) -> None:
         if ssl is None:  # pragma: no cover
             raise RuntimeError("stdlib ssl module not available")
@@ -80,10 +81,9 @@ class SSLProtocol(asyncio.BufferedProtocol):
         # More keys arrive with the handshake.
         self._extra: dict[str, Any] = {"sslcontext": sslcontext}
 
-        # One buffer per loop (see the module docstring).
-        get_view = getattr(loop, "_tls_read_view", None)
+        # One buffer per loop (see the module docstring): the loop passes it.
         self._buffer_view: memoryview = (
-            get_view() if get_view is not None else memoryview(bytearray(TLS_READ_CHUNK_BYTES))
+            read_view if read_view is not None else memoryview(bytearray(TLS_READ_CHUNK_BYTES))
         )
 
         self._write_backlog: collections.deque[Any] = collections.deque()
