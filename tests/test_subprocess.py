@@ -31,7 +31,7 @@ from unittest import mock
 import pytest
 
 import tideloop
-from tideloop import _subprocess
+from tideloop._transports import _subprocess
 
 from .conftest import LOOP_KINDS, ErrorLog, LoopFactory, make_factory
 
