@@ -51,6 +51,7 @@ import logging
 import os
 import socket
 import sys
+from asyncio.constants import _SendfileMode
 from asyncio.trsock import TransportSocket
 from typing import TYPE_CHECKING, Any, Final
 
@@ -102,8 +103,12 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
     # No __slots__ here on purpose (DESIGN.md 5a): tests patch transport
     # instances (``transport.write = ...``), which needs an instance dict.
     _extra: dict[str, Any]
-    # loop.start_tls() checks this attribute, as asyncio's does.
+    # loop.start_tls() and loop.sendfile() check these, as asyncio's do.
     _start_tls_compatible = True
+    _sendfile_compatible = _SendfileMode.TRY_NATIVE
+    # asyncio's read size, public on its transports; tideloop's Protocol
+    # reads use the loop's buffer of this size (SocketMethodsTransport: recv).
+    max_size = MAX_RECV_BYTES
 
     def __new__(cls, loop: EventLoop, sock: socket.socket, *args: Any, **kwargs: Any) -> Any:
         # Decided once per transport: the fast paths below write with
@@ -658,7 +663,7 @@ class SocketMethodsTransport(StreamTransport):
 
     def _on_readable(self) -> None:
         try:
-            data = self._sock.recv(MAX_RECV_BYTES)
+            data = self._sock.recv(self.max_size)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
