@@ -43,6 +43,11 @@ except ImportError:  # pragma: no cover
     ssl = None  # type: ignore[assignment]
 
 logger = logging.getLogger("asyncio")
+# asyncio removes a Unix server's socket file when the server closes from
+# Python 3.13 on (create_unix_server(cleanup_socket=True)); 3.11 and 3.12
+# leave it. tideloop follows the running Python by default, and takes
+# cleanup_socket= on every version.
+CLEANUP_UNIX_SOCKET_DEFAULT: Final = sys.version_info >= (3, 13)
 _HAS_ALL_ERRORS: Final = sys.version_info >= (3, 12)
 # 3.12+ refuses to make a transport on an fd another live transport owns.
 _CHECK_FD_IN_USE: Final = sys.version_info >= (3, 12)
@@ -654,7 +659,7 @@ class NetMixin:
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
         start_serving: bool = True,
-        cleanup_socket: bool = True,
+        cleanup_socket: bool = CLEANUP_UNIX_SOCKET_DEFAULT,
     ) -> Server:
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
