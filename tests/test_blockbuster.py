@@ -153,3 +153,38 @@ def test_allowance_before_activation_and_unknown_keys(loop: Loop) -> None:
     if os.path.exists(path):
         os.unlink(path)
     os.rmdir(os.path.dirname(path))
+
+
+def test_aiohttp_file_response(loop: Loop, tmp_path: Any) -> None:
+    """aiohttp's FileResponse (loop.sendfile) under the guard as aiohttp's
+    own test suite sets it up (blocking calls reported from aiohttp's
+    frames): the whole file arrives."""
+    aiohttp = pytest.importorskip("aiohttp")
+    from aiohttp import web
+
+    data = bytes(range(256)) * (12 * 1024)  # 3 MiB
+    path = tmp_path / "file.bin"
+    path.write_bytes(data)
+
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(path)
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/file", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://{host}:{port}/file") as resp:
+                    assert resp.status == 200
+                    assert await resp.read() == data
+        finally:
+            await runner.cleanup()
+
+    with blockbuster.blockbuster_ctx("aiohttp") as bb:
+        tideloop.allow_in_blockbuster(bb)
+        run(loop, main())
