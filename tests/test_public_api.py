@@ -21,6 +21,7 @@ PUBLIC = {
     "EventLoop",
     "EventLoopPolicy",
     "__version__",
+    "allow_in_blockbuster",
     "available_backends",
     "default_backend",
     "install",

@@ -51,8 +51,9 @@ needs_ipv6 = pytest.mark.skipif(not HAS_IPV6, reason="no IPv6 loopback")
 
 
 def has_313_server_api(is_tideloop: bool) -> bool:
-    """close_clients/abort_clients, cleanup_socket, keep_alive, Unix path
-    clean-up: asyncio from 3.13 on, tideloop on every version."""
+    """close_clients/abort_clients, cleanup_socket=, keep_alive: asyncio
+    from 3.13 on, tideloop on every version. (Whether a Unix server removes
+    its socket file by default follows the running Python on both.)"""
     return is_tideloop or PY313
 
 
@@ -648,8 +649,8 @@ def test_unix_server_serves_and_cleans_up(loop: Loop, is_tideloop: bool, tmpdir_
         await close_server(server)
 
     run(loop, main())
-    # The socket file is removed on close from 3.13 on (tideloop: always).
-    assert os.path.exists(path) is (not has_313_server_api(is_tideloop))
+    # The socket file is removed on close from 3.13 on; 3.11 and 3.12 leave it.
+    assert os.path.exists(path) is (not PY313)
 
 
 def test_unix_server_pathlike(loop: Loop, tmpdir_short: str) -> None:
@@ -681,16 +682,22 @@ def test_unix_server_keeps_path_bound_by_someone_else(loop: Loop, tmpdir_short: 
     run(loop, main())
 
 
-def test_unix_server_cleanup_socket_false(loop: Loop, is_tideloop: bool, tmpdir_short: str) -> None:
+@pytest.mark.parametrize("cleanup", [True, False])
+def test_unix_server_cleanup_socket_explicit(
+    loop: Loop, is_tideloop: bool, tmpdir_short: str, cleanup: bool
+) -> None:
+    """cleanup_socket= given: the file goes (True) or stays (False) whatever
+    the Python version's default is."""
     _needs_313_api(is_tideloop)
     path = os.path.join(tmpdir_short, "srv")
 
     async def main() -> None:
-        server = await loop.create_unix_server(Echo, path, cleanup_socket=False)
+        server = await loop.create_unix_server(Echo, path, cleanup_socket=cleanup)
+        assert Path(path).is_socket()
         await close_server(server)
 
     run(loop, main())
-    assert Path(path).is_socket()
+    assert os.path.exists(path) is (not cleanup)
 
 
 def test_unix_server_replaces_stale_socket_file(loop: Loop, tmpdir_short: str) -> None:
@@ -742,7 +749,7 @@ def test_unix_server_with_sock(loop: Loop, is_tideloop: bool, tmpdir_short: str)
         await close_server(server)
 
     run(loop, main())
-    assert os.path.exists(path) is (not has_313_server_api(is_tideloop))
+    assert os.path.exists(path) is (not PY313)
 
 
 def test_unix_server_abstract_namespace(loop: Loop) -> None:

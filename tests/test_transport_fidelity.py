@@ -357,3 +357,144 @@ def test_peer_gone_before_sendfile(loop: Loop, kind: str) -> None:
         assert conn.pr.lost_calls == [exc]
 
     run(loop, main())
+
+
+# -- C. a socket passed with sock= is used through its own methods ------------------------
+
+
+class CountingSocket(socket.socket):
+    """Counts the bytes that pass through its own I/O methods."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: dict[str, int] = {}
+        self.sent = 0
+        self.received = 0
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def send(self, data: Any, *args: Any) -> int:
+        self._count("send")
+        n = super().send(data, *args)
+        self.sent += n
+        return n
+
+    def sendmsg(self, buffers: Any, *args: Any) -> int:
+        self._count("sendmsg")
+        n = super().sendmsg(buffers, *args)
+        self.sent += n
+        return n
+
+    def recv(self, bufsize: int, *args: Any) -> bytes:
+        self._count("recv")
+        data = super().recv(bufsize, *args)
+        self.received += len(data)
+        return data
+
+    def recv_into(self, buf: Any, *args: Any) -> int:
+        self._count("recv_into")
+        n = super().recv_into(buf, *args)
+        self.received += n
+        return n
+
+
+class Sink(asyncio.Protocol):
+    def __init__(self, loop: Loop) -> None:
+        self.data = bytearray()
+        self.transport: Any = None
+        self.lost_fut: asyncio.Future[BaseException | None] = loop.create_future()
+        self.want: tuple[int, asyncio.Future[None]] | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+        if self.want is not None and len(self.data) >= self.want[0]:
+            self.want[1].set_result(None)
+            self.want = None
+
+    async def wait_bytes(self, n: int) -> bytes:
+        if len(self.data) < n:
+            fut = asyncio.get_running_loop().create_future()
+            self.want = (n, fut)
+            await fut
+        return bytes(self.data)
+
+    def eof_received(self) -> None:
+        return None
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost_fut.set_result(exc)
+
+
+class BufferedSink(Sink, asyncio.BufferedProtocol):
+    def __init__(self, loop: Loop) -> None:
+        super().__init__(loop)
+        self.buf = bytearray(65536)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # A memoryview: asyncio's TLS layer slices a bytearray (a copy).
+        return memoryview(self.buf)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self.buf[:nbytes]))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("buffered", [False, True], ids=["Protocol", "BufferedProtocol"])
+def test_socket_subclass_methods_are_used(loop: Loop, kind: str, buffered: bool) -> None:
+    """Every byte read or written passes through the socket's own methods;
+    one small write from a task is one send(), as asyncio's write() makes."""
+
+    async def main() -> None:
+        factory = BufferedSink if buffered else Sink
+        conn = await connect(loop, kind, lambda: factory(loop), cls=CountingSocket)
+        sock = conn.tr.get_extra_info("socket")
+        counting = conn.tr._sock if kind != "tls" else conn.tr._ssl_protocol._transport._sock
+        assert type(counting) is CountingSocket and sock.fileno() == counting.fileno()
+        before = dict(counting.calls), counting.sent
+        if kind != "tls":
+            conn.tr.write(b"hello")
+            assert counting.calls.get("send", 0) == before[0].get("send", 0) + 1
+            assert counting.sent == before[1] + 5
+            assert await conn.recv(5) == b"hello"
+        # Both ways, more than the kernel takes at once from a non-reading peer.
+        big = bytes(range(256)) * 8192  # 2 MiB
+        conn.tr.write(big)
+        assert await conn.recv(len(big)) == big
+        await conn.send(big)
+        got = await conn.pr.wait_bytes(len(big))
+        assert got == big
+        # (TLS: the socket also carries the handshake and record overhead.)
+        if kind == "tls":
+            assert counting.sent > len(big) and counting.received > len(big)
+        else:
+            assert counting.sent == 5 + len(big) and counting.received == len(big)
+        read_method = "recv_into" if buffered or kind == "tls" else "recv"
+        assert counting.calls.get(read_method, 0) > 0
+        await finish(conn)
+
+    run(loop, main())
+
+
+@pytest.mark.parametrize("buffered", [False, True], ids=["Protocol", "BufferedProtocol"])
+def test_socket_subclass_connect_accepted_socket(loop: Loop, buffered: bool) -> None:
+    async def main() -> None:
+        a, peer = socket.socketpair()
+        sock = CountingSocket(a.family, a.type, a.proto, fileno=a.detach())
+        peer.setblocking(False)
+        factory = BufferedSink if buffered else Sink
+        tr, pr = await loop.connect_accepted_socket(lambda: factory(loop), sock)
+        tr.write(b"ping")
+        assert sock.calls == {"send": 1} and sock.sent == 4
+        assert await read_exactly(loop, peer, 4) == b"ping"
+        await loop.sock_sendall(peer, b"pong")
+        assert await pr.wait_bytes(4) == b"pong"
+        assert sock.received == 4
+        tr.close()
+        peer.close()
+        await pr.lost_fut
+
+    run(loop, main())

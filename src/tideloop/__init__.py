@@ -11,6 +11,7 @@ contract and a test checks it.
 from __future__ import annotations
 
 from ._backends import available_backends, default_backend
+from ._blockbuster import allow_in_blockbuster
 from ._loop import EventLoop, new_event_loop
 from ._runner import EventLoopPolicy, install, run
 
@@ -20,6 +21,7 @@ __all__ = [
     "EventLoop",
     "EventLoopPolicy",
     "__version__",
+    "allow_in_blockbuster",
     "available_backends",
     "default_backend",
     "install",

@@ -18,6 +18,7 @@ in asyncio.
 from __future__ import annotations
 
 import asyncio
+import asyncio.transports
 import collections.abc
 import errno
 import itertools
@@ -26,6 +27,7 @@ import os
 import socket
 import stat
 import sys
+from asyncio.constants import _SendfileMode
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -33,7 +35,9 @@ from ._server import Server, unique_infos
 from ._sock_api import SockAPIPart
 from ._sock_api import _check_sendfile_params as check_sendfile_params
 from ._sock_api import _ipaddr_info as ipaddr_info
-from ._transports._stream import StreamTransport
+from ._transports._base import WriteFlowControl
+from ._transports._ssl import SSLTransport
+from ._transports._stream import StreamTransport, stream_transport_class
 
 if TYPE_CHECKING:
     from ._server import MakeTransport
@@ -44,6 +48,11 @@ except ImportError:  # pragma: no cover
     ssl = None  # type: ignore[assignment]
 
 logger = logging.getLogger("asyncio")
+# asyncio removes a Unix server's socket file when the server closes from
+# Python 3.13 on (create_unix_server(cleanup_socket=True)); 3.11 and 3.12
+# leave it. tideloop follows the running Python by default, and takes
+# cleanup_socket= on every version.
+CLEANUP_UNIX_SOCKET_DEFAULT: Final = sys.version_info >= (3, 13)
 _HAS_ALL_ERRORS: Final = sys.version_info >= (3, 12)
 # 3.12+ refuses to make a transport on an fd another live transport owns.
 _CHECK_FD_IN_USE: Final = sys.version_info >= (3, 12)
@@ -121,11 +130,26 @@ def set_reuseport(sock: socket.socket) -> None:
         )
 
 
+# What asyncio's fallback accepts (its _FlowControlMixin transports: it
+# reads _protocol_paused), plus tideloop's own transports with the same.
+_FLOW_CONTROLLED_TRANSPORTS: Final = (
+    asyncio.transports._FlowControlMixin,
+    WriteFlowControl,
+    SSLTransport,
+)
+
+
+def _is_flow_controlled(transport: Any) -> bool:
+    return isinstance(transport, _FLOW_CONTROLLED_TRANSPORTS)
+
+
 class _SendfileFallbackProtocol(asyncio.Protocol):
     """Stands in for the user's protocol while loop.sendfile() writes chunks,
     so the fallback can wait on the transport's write flow control."""
 
     def __init__(self, transport: Any) -> None:
+        if not _is_flow_controlled(transport):
+            raise TypeError("transport should be _FlowControlMixin instance")
         self._transport = transport
         self._proto = transport.get_protocol()
         self._should_resume_reading = transport.is_reading()
@@ -511,7 +535,7 @@ class NetPart(SockAPIPart):
     ) -> StreamTransport:
         if _CHECK_FD_IN_USE:
             self._ensure_fd_no_transport(sock)
-        return StreamTransport(self._io, sock, protocol, waiter, extra, server)
+        return stream_transport_class(sock)(self._io, sock, protocol, waiter, extra, server)
 
     def _server_transport_maker(
         self,
@@ -734,7 +758,7 @@ class NetPart(SockAPIPart):
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
         start_serving: bool = True,
-        cleanup_socket: bool = True,
+        cleanup_socket: bool = CLEANUP_UNIX_SOCKET_DEFAULT,
     ) -> Server:
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
@@ -844,19 +868,30 @@ class NetPart(SockAPIPart):
             transport.get_write_buffer_size()
         if transport.is_closing():
             raise RuntimeError("Transport is closing")
-        if not isinstance(transport, StreamTransport):
+        # asyncio's rules, for any transport (tideloop's own, a wrapper, a
+        # third-party one): the transport's _sendfile_compatible says whether
+        # to try os.sendfile, go straight to the read-and-write fallback, or
+        # refuse; without the attribute, sendfile is not supported.
+        mode = getattr(transport, "_sendfile_compatible", _SendfileMode.UNSUPPORTED)
+        if mode is _SendfileMode.UNSUPPORTED:
             raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
-        check_sendfile_params(transport._sock, file, offset, count)
-        try:
-            return await self._sendfile_native(transport, file, offset, count)
-        except asyncio.SendfileNotAvailableError:
-            if not fallback:
-                raise
+        if mode is _SendfileMode.TRY_NATIVE:
+            try:
+                return await self._sendfile_native(transport, file, offset, count)
+            except asyncio.SendfileNotAvailableError:
+                if not fallback:
+                    raise
+        if not fallback:
+            raise RuntimeError(
+                f"fallback is disabled and native sendfile is not "
+                f"supported for transport {transport!r}"
+            )
         return await self._sendfile_fallback(transport, file, offset, count)
 
-    async def _sendfile_native(
-        self, transp: StreamTransport, file: Any, offset: int, count: int | None
-    ) -> int:
+    async def _sendfile_native(self, transp: Any, file: Any, offset: int, count: int | None) -> int:
+        # asyncio's selector loop: needs a socket transport's _sock_fd,
+        # _sock and empty waiter (tideloop's, or a wrapper that has them).
+        check_sendfile_params(transp._sock, file, offset, count)
         self._io.detach(transp._sock_fd)
         resume_reading = transp.is_reading()
         transp.pause_reading()
@@ -870,7 +905,7 @@ class NetPart(SockAPIPart):
             self._io.attach(transp._sock_fd, transp)
 
     async def _sendfile_fallback(
-        self, transp: StreamTransport, file: Any, offset: int, count: int | None
+        self, transp: Any, file: Any, offset: int, count: int | None
     ) -> int:
         if offset:
             file.seek(offset)

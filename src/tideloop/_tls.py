@@ -133,24 +133,3 @@ class TLSPart(NetPart):
             resume_cb.cancel()
             raise
         return ssl_protocol._app_transport
-
-    async def sendfile(  # type: ignore[override]
-        self,
-        transport: Any,
-        file: Any,
-        offset: int = 0,
-        count: int | None = None,
-        *,
-        fallback: bool = True,
-    ) -> int:
-        if not isinstance(transport, SSLTransport):
-            return await super().sendfile(transport, file, offset, count, fallback=fallback)
-        # As asyncio: TLS transports only take the read-and-write fallback.
-        if transport.is_closing():
-            raise RuntimeError("Transport is closing")
-        if not fallback:
-            raise RuntimeError(
-                f"fallback is disabled and native sendfile is not "
-                f"supported for transport {transport!r}"
-            )
-        return await self._sendfile_fallback(transport, file, offset, count)  # type: ignore[arg-type]

@@ -109,7 +109,6 @@ def _group(
 # Class patterns. Mixin suites: one generated class per backend.
 EVENTS = "mixin-events.EventLoopTests_*"
 SOCK = "mixin-sock_lowlevel.SockTests_*"
-SENDFILE_MIXIN = "mixin-sendfile.SendfileTests_*"
 SUBPROCESS_MIXIN = "mixin-subprocess.SubprocessTests_*"
 T = "test.test_asyncio"
 SUBPROCESS_WATCHERS = f"{T}.test_subprocess.Subprocess*WatcherTests"
@@ -159,14 +158,6 @@ XFAILS: tuple[XFail, ...] = (
         "test_create_server_multiple_hosts_ipv4 test_create_server_multiple_hosts_ipv6",
         f"{PRIVATE}: mocks asyncio.base_events.socket",
         match=r"could not bind|address already in use|getsockbyname|cannot assign requested",
-    ),
-    # A Mock transport with _sendfile_compatible = _SendfileMode.FALLBACK:
-    # asyncio's private transport/loop protocol for sendfile.
-    *_group(
-        SENDFILE_MIXIN,
-        "test_sendfile_no_fallback_for_fallback_transport",
-        f"{PRIVATE}: transport._sendfile_compatible",
-        match=r'"fallback is disabled" does not match',
     ),
     # _UnixSelectorEventLoop._sock_sendfile_native(_impl), loop._selector, and
     # mock.patch('asyncio.unix_events.os').

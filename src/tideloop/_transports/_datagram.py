@@ -100,6 +100,7 @@ class DatagramTransport(
 
     # No __slots__ (DESIGN.md 5a): tests patch transport instances.
     _extra: dict[str, Any]
+    max_size = 256 * 1024  # asyncio's read size, public on its transport
     # Set before __init__ can fail, for __del__.
     _sock: Any = None
 

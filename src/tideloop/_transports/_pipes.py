@@ -150,6 +150,8 @@ class _PipeTransport(asyncio.BaseTransport):
 class ReadPipeTransport(ReadingControl, _PipeTransport, asyncio.ReadTransport):
     """The read end of a pipe, a socket or a character device."""
 
+    max_size = 256 * 1024  # asyncio's read size, public on its transport
+
     def __init__(
         self,
         io: LoopIO,
@@ -243,8 +245,12 @@ class ReadPipeTransport(ReadingControl, _PipeTransport, asyncio.ReadTransport):
             self._io.fd_released()
 
 
-class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.WriteTransport):
-    """The write end of a pipe, a socket or a character device."""
+class WritePipeTransport(WriteFlowControl, _PipeTransport, asyncio.Transport):
+    """The write end of a pipe, a socket or a character device.
+
+    An ``asyncio.Transport``, as asyncio's is (through its flow-control
+    mixin): ``pause_reading``/``resume_reading``/``is_reading`` exist and
+    raise ``NotImplementedError``."""
 
     def __init__(
         self,

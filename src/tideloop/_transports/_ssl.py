@@ -73,6 +73,7 @@ import asyncio
 import enum
 import logging
 import warnings
+from asyncio.constants import _SendfileMode
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -179,7 +180,10 @@ class SSLTransport(asyncio.Transport):
     """What the user's protocol sees: asyncio's ``_SSLProtocolTransport``."""
 
     # No __slots__ (DESIGN.md 5a): tests patch transport instances.
+    # loop.start_tls() and loop.sendfile() check these, as asyncio's do
+    # (sendfile: only the read-and-write fallback).
     _start_tls_compatible = True
+    _sendfile_compatible = _SendfileMode.FALLBACK
 
     def __init__(self, loop: Any, ssl_protocol: SSLProtocol) -> None:
         self._loop = loop

@@ -25,6 +25,9 @@ this transport's own ``data_received``/``buffer_updated`` goes out as soon as
 that call returns, not at the end of the iteration (a single chunk with
 ``os.write`` on the socket's current descriptor, inline in ``_on_readable``:
 the usual request/response path makes no Python call of its own to send).
+A socket whose class is not exactly ``socket.socket`` gets
+``SocketMethodsTransport`` instead (chosen at construction): it reads and
+writes through the socket's own methods, as asyncio does, without gathering.
 
 Invariants:
 - ``_write_state`` is IDLE (nothing buffered), QUEUED (buffered, in the
@@ -48,6 +51,7 @@ import logging
 import os
 import socket
 import sys
+from asyncio.constants import _SendfileMode
 from asyncio.trsock import TransportSocket
 from typing import TYPE_CHECKING, Any, Final
 
@@ -71,6 +75,7 @@ logger = logging.getLogger("asyncio")
 # maps/unmaps per read (~24 us at 1 KiB); recv(64 KiB) was as cheap at 1 KiB
 # but made glibc trim and regrow the heap top at 100 KiB (brk + page faults:
 # 61 us vs 23 us per message with this scheme, uvloop 21 us).
+MAX_RECV_BYTES: Final = 256 * 1024  # asyncio's max_size (socket subclasses)
 SENDMSG_MAX_BUFFERS: Final = 1024  # IOV_MAX on Linux
 
 # 3.12+ builds memoryviews of the items; 3.11 joins them (different errors).
@@ -104,8 +109,12 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
     # No __slots__ here on purpose (DESIGN.md 5a): tests patch transport
     # instances (``transport.write = ...``), which needs an instance dict.
     _extra: dict[str, Any]
-    # loop.start_tls() checks this attribute, as asyncio's does.
+    # loop.start_tls() and loop.sendfile() check these, as asyncio's do.
     _start_tls_compatible = True
+    _sendfile_compatible = _SendfileMode.TRY_NATIVE
+    # asyncio's read size, public on its transports; tideloop's Protocol
+    # reads use the loop's buffer of this size (SocketMethodsTransport: recv).
+    max_size = MAX_RECV_BYTES
 
     def __init__(
         self,
@@ -604,6 +613,85 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
                 self._server = None
             self._io.fd_released()
 
+
+class SocketMethodsTransport(StreamTransport):
+    """A stream transport over a socket whose class is not exactly
+    ``socket.socket`` (a subclass passed with ``sock=`` that overrides
+    ``send``/``sendmsg``/``recv``, as some libraries' tests do): every read and
+    write goes through the socket's own methods, in asyncio's pattern, and
+    writes are not gathered. ``recv(256 KiB)`` for a ``Protocol``,
+    ``recv_into`` for a ``BufferedProtocol``, ``send()`` for each write made
+    with nothing pending, then, once writable, ``sendmsg()`` of what is left
+    (Python 3.11: ``send()`` of it joined)."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]
+        super().write(data)
+        if self._write_state == QUEUED:
+            self._flush()  # asyncio's write() sends at once
+
+    def _flush(self) -> None:
+        buffer = self._buffer
+        if self._conn_lost or len(buffer) != 1:
+            self._flush_many()
+            return
+        try:
+            sent = self._sock.send(buffer[0])
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._on_write_error(exc)
+            return
+        self._after_send(sent)
+
+    def _flush_many(self) -> None:
+        buffer = self._buffer
+        if self._conn_lost or not buffer:
+            if self._write_state == QUEUED:
+                self._write_state = IDLE
+            return
+        try:
+            if _WRITELINES_MEMORYVIEW and hasattr(socket.socket, "sendmsg"):
+                sent = self._sock.sendmsg(itertools.islice(buffer, SENDMSG_MAX_BUFFERS))
+            else:
+                sent = self._sock.send(b"".join(buffer))
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._on_write_error(exc)
+            return
+        self._after_send(sent)
+
+    def _on_readable(self) -> None:
+        try:
+            data = self._sock.recv(self.max_size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on socket transport")
+            return
+        if not data:
+            self._on_eof()
+            return
+        try:
+            self._protocol.data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+
+
+def stream_transport_class(sock: socket.socket) -> type[StreamTransport]:
+    """The transport class for ``sock``, decided once per transport: the fast
+    paths of ``StreamTransport`` write with ``os.write()`` on the descriptor,
+    which a ``socket.socket`` subclass overriding ``send()``/``sendmsg()``/
+    ``recv()`` would not see."""
+    return StreamTransport if type(sock) is socket.socket else SocketMethodsTransport
 
 
 def is_connection_error(exc: BaseException) -> bool:
