@@ -21,8 +21,8 @@ Timers live in a ``TimerHeap`` (_handles). The clock is read through
 ``self.time()`` so code that patches ``loop.time`` moves the timers, as it
 does on asyncio.
 
-One handle runner (``_run_ready``) runs every callback; debug mode wraps it
-(``_run_ready_debug`` times each call through it) rather than copying it.
+One handle runner (``_run_handles``) runs every callback; debug mode wraps it
+(``_run_handles_debug`` times each call through it) rather than copying it.
 I/O goes through ``LoopIO`` (_io), the one interface transports and servers
 use; the backend only polls and names the handles of ready fds.
 
@@ -43,7 +43,7 @@ import time
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 from ._backends import make_backend
@@ -524,20 +524,33 @@ class LoopCore(ErrorsPart):
         t0 = _monotonic()
         events = self._poll(timeout)
         self._poll_seconds += _monotonic() - t0
-        if events:
-            self._collect(events, ready.append)
+        todo: Iterable[Any]
+        if events and not ready:
+            # Nothing was queued before or during the poll: this iteration
+            # runs exactly the I/O handles, then the expired timers. Collect
+            # them in a list of our own and run it (no trip through the ready
+            # queue: measured -250 instructions per echoed message).
+            todo = []
+            self._collect(events, todo.append)
+            if heap:
+                timers.pop_due(self.time() + self._clock_resolution, todo.append)
+            ntodo = len(todo)
+        else:
+            if events:
+                self._collect(events, ready.append)
+            if heap:
+                timers.pop_due(self.time() + self._clock_resolution, ready.append)
+            # What is queued now: popped one at a time (other threads append
+            # meanwhile; what they and these callbacks add runs next time).
+            ntodo = len(ready)
+            todo = _islice(_iter(ready.popleft, None), ntodo)
         events = None  # type: ignore[assignment]  # break cycles on error
-        if heap:
-            timers.pop_due(self.time() + self._clock_resolution, ready.append)
-        # Run what is queued now; what these callbacks schedule runs in the
-        # next iteration, after another poll.
-        ntodo = len(ready)
         if ntodo:
             self._callbacks_run += ntodo
             if self._debug:
-                self._run_ready_debug(ntodo)
+                self._run_handles_debug(todo)
             else:
-                self._run_ready(ntodo)
+                self._run_handles(todo)
         if self._io.flush_queue:
             self._flush_writes()
 
@@ -562,13 +575,13 @@ class LoopCore(ErrorsPart):
                 )
         queue.clear()
 
-    def _run_ready(self, ntodo: int) -> None:
-        """Run the first ``ntodo`` handles of the ready queue: the one handle
-        runner. (Popped one by one: other threads append to the queue.)"""
-        popleft = self._ready.popleft
+    def _run_handles(self, handles: Iterable[Any]) -> None:
+        """Run ``handles`` in order, skipping cancelled ones: the one handle
+        runner. A callback's exception goes to the exception handler, except
+        SystemExit and KeyboardInterrupt, which stop the loop (handles not yet
+        taken from the ready queue stay queued, as in asyncio)."""
         handle: Any
-        for _ in range(ntodo):
-            handle = popleft()
+        for handle in handles:
             if handle._cancelled:
                 continue
             try:
@@ -582,24 +595,32 @@ class LoopCore(ErrorsPart):
                 else:
                     handle._context.run(handle._callback, *args)
             except (SystemExit, KeyboardInterrupt):
+                if type(handles) is list:
+                    self._requeue_after(handles, handle)
                 raise
             except BaseException as exc:
                 self._report_callback_error(handle, exc)
         handle = args = None  # break cycles on error
 
-    def _run_ready_debug(self, ntodo: int) -> None:
-        """Debug mode: ``_run_ready`` one handle at a time, timing each and
+    def _requeue_after(self, handles: list[Any], handle: Any) -> None:
+        """The loop is stopping on SystemExit/KeyboardInterrupt: the handles
+        of this iteration after ``handle`` go back to the front of the ready
+        queue, as asyncio leaves them queued."""
+        for index, item in enumerate(handles):
+            if item is handle:
+                self._ready.extendleft(reversed(handles[index + 1 :]))
+                return
+
+    def _run_handles_debug(self, handles: Iterable[Any]) -> None:
+        """Debug mode: ``_run_handles`` one handle at a time, timing each and
         logging slow ones, with ``_current_handle`` set as asyncio does."""
-        ready = self._ready
-        for _ in range(ntodo):
-            handle = ready[0]
+        for handle in handles:
             if handle._cancelled:
-                ready.popleft()
                 continue
             self._current_handle = handle
             try:
                 t0 = self.time()
-                self._run_ready(1)
+                self._run_handles([handle])
                 dt = self.time() - t0
                 if dt >= self.slow_callback_duration:
                     self._slow_callbacks += 1
