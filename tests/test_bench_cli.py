@@ -16,7 +16,7 @@ import tideloop
 from tideloop.__main__ import main
 from tideloop._bench import get_group
 
-from .support.bench import ROOT, run, run_bench_json
+from .support.bench import run, run_bench_json
 
 
 @pytest.mark.timeout(30)
@@ -102,8 +102,8 @@ def test_bench_list_and_bad_loops(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_benchmarks_script_lists() -> None:
-    proc = run(str(ROOT / "benchmarks" / "micro.py"), "--list", timeout=25)
+def test_bench_lists_in_a_child() -> None:
+    proc = run("-m", "tideloop", "bench", "--group", "micro", "--list", timeout=25)
     assert proc.returncode == 0, proc.stderr
     assert "sock_echo" in proc.stdout
 

@@ -143,7 +143,7 @@ def test_quick_pyfloor_reference_json() -> None:
 @pytest.mark.timeout(120)
 def test_quick_table_with_python_client() -> None:
     run_table(
-        "echo.py",
+        "streams",
         "--quick",
         "--loops",
         "asyncio",

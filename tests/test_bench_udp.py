@@ -104,7 +104,7 @@ def test_quick_tideloop_json() -> None:
 @pytest.mark.timeout(120)
 def test_quick_table_with_python_client() -> None:
     run_table(
-        "udp.py",
+        "udp",
         "--quick",
         "--loops",
         "tideloop",

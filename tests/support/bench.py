@@ -54,10 +54,10 @@ def run_bench_json(*args: str, loops: str, timeout: float) -> tuple[dict[str, An
     return report, proc.stderr
 
 
-def run_table(script: str, *args: str, words: tuple[str, ...], timeout: float) -> str:
-    """``python benchmarks/SCRIPT ARGS``, which must succeed with no failure:
-    its table, which must hold each of ``words``."""
-    proc = run(str(ROOT / "benchmarks" / script), *args, timeout=timeout)
+def run_table(group: str, *args: str, words: tuple[str, ...], timeout: float) -> str:
+    """``python -m tideloop bench --group GROUP ARGS``, which must succeed with
+    no failure: its table, which must hold each of ``words``."""
+    proc = run("-m", "tideloop", "bench", "--group", group, *args, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     for word in words:
