@@ -1,4 +1,4 @@
-"""The stream echo benchmark (``tideloop bench``, group ``streams``).
+"""The stream echo benchmark (``python -m benchmarks``, group ``streams``).
 
 What is checked is that the benchmark measures what it says and fails loudly
 when a server misbehaves: the report's structure, the echo server's handlers
@@ -23,18 +23,18 @@ from typing import Any
 import pytest
 
 import tideloop
-from tideloop.__main__ import main
-from tideloop._bench import DEFAULT_GROUP, get_group
-from tideloop._bench._loadgen import ClientInfo, client_command, resolve_client
-from tideloop._bench._streams_run import server_command
-from tideloop._bench._wire import HTTP_REQUEST, HTTP_RESPONSE, SPLIT_HEAD_BYTES
-from tideloop._bench.streams import (
+from benchmarks import DEFAULT_GROUP, get_group
+from benchmarks._cli import main
+from benchmarks._loadgen import ClientInfo, client_command, resolve_client
+from benchmarks._streams_run import server_command
+from benchmarks._wire import HTTP_REQUEST, HTTP_RESPONSE, SPLIT_HEAD_BYTES
+from benchmarks.streams import (
     DEFAULT_CASES,
     FULL_CASES,
     QUICK_CASES,
 )
 
-from .support.bench import (
+from .support import (
     ControlledServer,
     available_clients,
     check_one_loop,
@@ -167,21 +167,21 @@ def test_quick_table_with_python_client() -> None:
 
 @pytest.mark.timeout(30)
 def test_cli_errors_and_list(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--list"]) == 0
+    assert main(["--list"]) == 0
     out = capsys.readouterr().out
     for case in FULL_CASES:
         assert case.name in out
-    assert main(["bench", "--bench", "nosuchcase"]) == 2
+    assert main(["--bench", "nosuchcase"]) == 2
     assert "nosuchcase" in capsys.readouterr().err
-    assert main(["bench", "--repeats", "2"]) == 2
+    assert main(["--repeats", "2"]) == 2
     assert "--repeats" in capsys.readouterr().err
-    assert main(["bench", "--group", "micro", "--full"]) == 2
+    assert main(["--group", "micro", "--full"]) == 2
     assert "--full applies to the streams group" in capsys.readouterr().err
-    assert main(["bench", "--duration", "0"]) == 2
+    assert main(["--duration", "0"]) == 2
     assert "--duration" in capsys.readouterr().err
-    assert main(["bench", "--client-procs", "0"]) == 2
+    assert main(["--client-procs", "0"]) == 2
     assert "--client-procs" in capsys.readouterr().err
-    assert main(["bench", "--group", "micro", "--loops", "pyfloor"]) == 2
+    assert main(["--group", "micro", "--loops", "pyfloor"]) == 2
     assert "pyfloor is a reference server of the streams group" in capsys.readouterr().err
 
 
@@ -190,7 +190,7 @@ def test_pyfloor_needs_epoll(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delattr(select, "epoll", raising=False)
-    assert main(["bench", "--loops", "tideloop,pyfloor"]) == 2
+    assert main(["--loops", "tideloop,pyfloor"]) == 2
     assert "pyfloor is an epoll server" in capsys.readouterr().err
 
 
@@ -198,7 +198,7 @@ def test_pyfloor_needs_epoll(
 
 
 def _server_command(loop: str, handler: str, *, module: bool) -> list[str]:
-    head = [sys.executable, "-m", "tideloop._bench._echo_server"]
+    head = [sys.executable, "-m", "benchmarks._echo_server"]
     cmd = head if module else server_command()
     return [*cmd, "--loop", loop, "--handler", handler, "--port", "0"]
 
@@ -206,7 +206,7 @@ def _server_command(loop: str, handler: str, *, module: bool) -> list[str]:
 @pytest.fixture
 def server_factory() -> Iterator[Callable[..., ControlledServer]]:
     """``make(loop, handler, *, module=True)``: an echo server under test
-    (``python -m tideloop._bench._echo_server``)."""
+    (``python -m benchmarks._echo_server``)."""
     with server_pool() as start:
 
         def make(loop: str, handler: str, *, module: bool = True) -> ControlledServer:

@@ -1,6 +1,6 @@
 """The server under test of the stream benchmark, in a process of its own.
 
-    python -m tideloop._bench._echo_server --loop tideloop|tideloop-BACKEND|asyncio|uvloop|pyfloor
+    python -m benchmarks._echo_server --loop tideloop|tideloop-BACKEND|asyncio|uvloop|pyfloor
         --handler protocol|buffered|streams|split|http [--host 127.0.0.1] [--port 0]
 
 Handlers (what real programs write, nothing tuned for one loop):
@@ -62,7 +62,7 @@ except ImportError:  # a top-level module, its directory on sys.path: see SERVER
 __all__ = ["SERVER_BOOTSTRAP", "main"]
 
 #: How the benchmark starts this module: ``python -c SERVER_BOOTSTRAP BENCH_DIR
-#: --loop ...``, as a top-level module rather than ``-m tideloop._bench...``,
+#: --loop ...``, as a top-level module rather than ``-m benchmarks...``,
 #: so that the asyncio and uvloop servers do not import tideloop.  Importing
 #: a package is not free of side effects on the allocator: glibc raises its
 #: mmap threshold (M_MMAP_THRESHOLD) the first time a block above it is freed,

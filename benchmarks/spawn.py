@@ -15,10 +15,10 @@ time per child (``time.process_time``, all threads of the parent: the loop's
 real cost, watcher threads included).
 
 The functions follow the ``BenchFn`` contract of ``_core`` and ``GROUP`` is a
-:class:`BenchGroup`: ``python -m tideloop bench --group spawn`` runs it on
+:class:`BenchGroup`: ``python -m benchmarks --group spawn`` runs it on
 tideloop, asyncio and uvloop (when importable), each measurement in a fresh
-interpreter; so do ``python -m tideloop._bench.spawn`` and, from a checkout,
-``python benchmarks/spawn.py``.
+interpreter; ``python -m benchmarks.spawn`` runs it with options of its own
+(``--loop``, ``--rounds``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import sys
 from collections.abc import Sequence
 
 from ._core import BenchGroup, Benchmark, Timer, close_loop, make_loop, parse_loop_spec
+from ._env import child_env
 
 __all__ = ["GROUP", "bench_spawn_communicate", "bench_spawn_wait", "main"]
 
@@ -142,12 +143,14 @@ def _worker(loop_name: str, bench_name: str, n: int, repeats: int) -> dict[str, 
 
 def _run_worker(loop_name: str, bench_name: str, n: int, repeats: int) -> tuple[float, float]:
     """(children/s, parent CPU s per child) of one fresh interpreter, best passes."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE", "PYTHONTRACEMALLOC")
-    }
-    cmd = [sys.executable, "-m", "tideloop._bench.spawn", "--worker", loop_name, bench_name]
+    env = child_env(
+        base={
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE", "PYTHONTRACEMALLOC")
+        }
+    )
+    cmd = [sys.executable, "-m", "benchmarks.spawn", "--worker", loop_name, bench_name]
     cmd += [str(n), str(repeats)]
     out = subprocess.run(cmd, capture_output=True, env=env, timeout=300, check=False)
     if out.returncode != 0:
@@ -208,13 +211,13 @@ def format_results(results: Results) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tideloop._bench.spawn [--quick] [--rounds N] [--loop NAME ...]``."""
+    """``python -m benchmarks.spawn [--quick] [--rounds N] [--loop NAME ...]``."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["--worker"]:
         loop_name, bench_name, n, repeats = args_list[1:5]
         print(json.dumps(_worker(loop_name, bench_name, int(n), int(repeats))))
         return 0
-    parser = argparse.ArgumentParser(prog="python -m tideloop._bench.spawn")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.spawn")
     parser.add_argument("--quick", action="store_true", help="fewer children and rounds")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument(

@@ -4,14 +4,15 @@ Each function measures ``n`` operations inside ``with timer:`` and then checks
 that the work was really done.  Callbacks are ordinary Python functions, as in
 real programs; their own (tiny, loop-independent) cost is part of every figure.
 
-Run them with ``python -m tideloop bench --group micro`` (the default group
-for now) or ``python benchmarks/micro.py``.
+Run them with ``python -m benchmarks --group micro`` or
+``python -m benchmarks.micro``, from the repository's root.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import threading
 
 from ._core import BenchGroup, Benchmark, Timer
@@ -272,7 +273,11 @@ GROUP = BenchGroup(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python benchmarks/micro.py [options]``: the micro group of ``tideloop bench``."""
+    """``python -m benchmarks.micro [options]``: ``python -m benchmarks --group micro``."""
     from ._cli import run_bench_main
 
-    return run_bench_main(argv, group="micro", prog="benchmarks/micro.py")
+    return run_bench_main(argv, group="micro")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,7 @@
 """``pyfloor``: the least Python work per message a stream server can do.
 
 Not an event loop, and nothing a program should use: a yardstick for the
-stream benchmark (``tideloop bench --loops tideloop,uvloop,pyfloor``). One
+stream benchmark (``python -m benchmarks --loops tideloop,uvloop,pyfloor``). One
 function polls epoll and, for each readable connection, does what a Python
 server must do per message with asyncio's protocol API and nothing more:
 ``recv_into``, hand the handler's protocol its data (``data_received`` with a

@@ -21,8 +21,9 @@ client's CPU per datagram and its share of the server's (flagged when the
 client, not the server, set the pace); ratios; lost and late datagrams.
 Every round runs every case on every loop, the loop order rotated each round.
 
-Run it with ``python -m tideloop bench --group udp`` or
-``python benchmarks/udp.py``; see benchmarks/README.md.
+Run it with ``python -m benchmarks --group udp`` or
+``python -m benchmarks.udp`` from the repository's root; see
+benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -361,7 +362,7 @@ def run_cli(
     only: Sequence[str] | None,
     progress: ProgressFn | None,
 ) -> int:
-    """``tideloop bench --group udp`` with parsed ``args`` (see ``_cli``)."""
+    """``python -m benchmarks --group udp`` with parsed ``args`` (see ``_cli``)."""
 
     def resolve() -> ClientInfo:
         refuse_repeats(args, "udp")
@@ -393,7 +394,11 @@ GROUP: Final = MATRIX.group(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python benchmarks/udp.py [options]``: the udp group of ``tideloop bench``."""
+    """``python -m benchmarks.udp [options]``: ``python -m benchmarks --group udp``."""
     from ._cli import run_bench_main
 
-    return run_bench_main(argv, group="udp", prog="benchmarks/udp.py")
+    return run_bench_main(argv, group="udp")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """TLS benchmark: echo over TLS and handshakes per second, tideloop vs asyncio vs uvloop.
 
-    python -m tideloop._bench.tls [--loops tideloop,asyncio,uvloop] [--warmup 1]
+    python -m benchmarks.tls [--loops tideloop,asyncio,uvloop] [--warmup 1]
         [--duration 3] [--conns 10] [--json [PATH]]
 
 Scenarios, each run with a fresh server process per loop:
@@ -551,7 +551,7 @@ def format_table(results: Sequence[Result]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tideloop._bench.tls",
+        prog="python -m benchmarks.tls",
         description="TLS echo and handshake benchmark: tideloop vs asyncio vs uvloop.",
     )
     parser.add_argument("--loops", default=",".join(default_loops()))
@@ -609,7 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-# -- ``tideloop bench --group tls`` ------------------------------------------------
+# -- ``python -m benchmarks --group tls`` ------------------------------------------------
 
 
 def _not_in_a_worker(loop: Any, n: int, timer: Any) -> None:
@@ -639,7 +639,7 @@ if __package__:
 def run_cli(
     args: argparse.Namespace, loops: Sequence[Any], only: Sequence[str] | None, progress: Any
 ) -> int:
-    """``tideloop bench --group tls``: maps the shared options onto ``main``."""
+    """``python -m benchmarks --group tls``: maps the shared options onto ``main``."""
     argv = ["--loops", ",".join(spec.label for spec in loops)]
     if only:
         argv += ["--scenarios", ",".join(only)]
