@@ -110,6 +110,7 @@ def run_rounds(
     labels = [spec.label for spec in loops]
     results = {case.name: {label: LoopStats(label) for label in labels} for case in cases}
     env = _worker_env()
+    name_width = max([name_width, *(len(case.name) for case in cases)])
     total = plan.rounds * len(cases) * len(loops)
     step = 0
     start = time.perf_counter()

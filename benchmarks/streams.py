@@ -60,7 +60,7 @@ CONNS: Final = (10, 100)
 def _full_cases() -> tuple[Case, ...]:
     cases = [
         Case(handler, size, conns)
-        for handler in ("protocol", "buffered", "streams", "split")
+        for handler in ("protocol", "buffered", "buffered-zero-copy", "streams", "split")
         for size in SIZES
         for conns in CONNS
     ]
@@ -75,6 +75,7 @@ FULL_CASES: Final = _full_cases()
 DEFAULT_CASES: Final = (
     Case("protocol", 1024, 10),
     Case("buffered", 1024, 10),
+    Case("buffered-zero-copy", 1024, 10),
     Case("streams", 1024, 10),
     Case("split", 1024, 10),
     Case("http", 0, 10),
@@ -83,7 +84,7 @@ DEFAULT_CASES: Final = (
     Case("protocol", 1024, 100),
 )
 #: ``--quick``: every handler kind once, short windows, one round.
-QUICK_CASES: Final = DEFAULT_CASES[:5]
+QUICK_CASES: Final = DEFAULT_CASES[:6]
 
 MATRIX: Final = CaseMatrix(FULL_CASES, DEFAULT_CASES, QUICK_CASES)
 

@@ -18,16 +18,17 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 import tideloop
 from benchmarks import DEFAULT_GROUP, get_group
 from benchmarks._cli import main
+from benchmarks._echo_server import ZERO_COPY_BUFFER_BYTES, ZeroCopyEchoProtocol
 from benchmarks._loadgen import ClientInfo, client_command, resolve_client
 from benchmarks._streams_run import server_command
-from benchmarks._wire import HTTP_REQUEST, HTTP_RESPONSE, SPLIT_HEAD_BYTES
+from benchmarks._wire import HANDLERS, HTTP_REQUEST, HTTP_RESPONSE, SPLIT_HEAD_BYTES
 from benchmarks.streams import (
     DEFAULT_CASES,
     FULL_CASES,
@@ -104,7 +105,8 @@ def test_streams_is_the_default_group() -> None:
     assert len(set(names)) == len(names)
     assert set(QUICK_CASES) <= set(DEFAULT_CASES) <= set(FULL_CASES)
     handlers = {c.handler for c in QUICK_CASES}
-    assert handlers == {"protocol", "buffered", "streams", "split", "http"}
+    assert handlers == set(HANDLERS)
+    assert HANDLERS == ("protocol", "buffered", "buffered-zero-copy", "streams", "split", "http")
     assert {c.size for c in DEFAULT_CASES if c.handler != "http"} == {64, 1024, 100 * 1024}
 
 
@@ -194,6 +196,65 @@ def test_pyfloor_needs_epoll(
     assert "pyfloor is an epoll server" in capsys.readouterr().err
 
 
+# -- the zero-copy handler -------------------------------------------------------------
+
+
+class _FakeTransport:
+    """What the zero-copy handler uses of a transport.  ``keeps``: the
+    transport holds what it is given (as a loop does with bytes the kernel
+    did not take yet, or that it gathers to send later) and reports them in
+    ``get_write_buffer_size()``; else it sends them at once (a copy here)."""
+
+    def __init__(self, *, keeps: bool) -> None:
+        self.keeps = keeps
+        self.held: list[memoryview] = []
+        self.sent: list[bytes] = []
+
+    def write(self, data: memoryview) -> None:
+        assert isinstance(data, memoryview)  # a view of the buffer: no copy made
+        if self.keeps:
+            self.held.append(data)
+        else:
+            self.sent.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        return sum(len(view) for view in self.held)
+
+
+def _zero_copy_echo(transport: _FakeTransport) -> ZeroCopyEchoProtocol:
+    protocol = ZeroCopyEchoProtocol()
+    protocol.transport = cast(asyncio.Transport, transport)
+    return protocol
+
+
+def test_zero_copy_reuses_its_buffer_when_nothing_is_buffered() -> None:
+    transport = _FakeTransport(keeps=False)
+    protocol = _zero_copy_echo(transport)
+    first = protocol.get_buffer(-1)
+    assert len(first) == ZERO_COPY_BUFFER_BYTES
+    for message in (b"hello", b"world!"):
+        buf = protocol.get_buffer(-1)
+        assert buf is first
+        buf[: len(message)] = message
+        protocol.buffer_updated(len(message))
+    assert transport.sent == [b"hello", b"world!"]
+
+
+def test_zero_copy_takes_a_fresh_buffer_when_the_transport_keeps_bytes() -> None:
+    # Reading into the buffer the transport still holds a view of would
+    # change bytes not sent yet: the next read goes elsewhere.
+    transport = _FakeTransport(keeps=True)
+    protocol = _zero_copy_echo(transport)
+    buffers = []
+    for message in (b"hello", b"world!"):
+        buf = protocol.get_buffer(-1)
+        assert all(buf is not old for old in buffers)
+        buffers.append(buf)
+        buf[: len(message)] = message
+        protocol.buffer_updated(len(message))
+    assert [bytes(view) for view in transport.held] == [b"hello", b"world!"]
+
+
 # -- the server under test -------------------------------------------------------------
 
 
@@ -230,7 +291,9 @@ _SERVER_LOOPS = ["asyncio", "tideloop"] + (["pyfloor"] if hasattr(select, "epoll
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("loop", _SERVER_LOOPS)
-@pytest.mark.parametrize("handler", ["protocol", "buffered", "streams", "split"])
+@pytest.mark.parametrize(
+    "handler", ["protocol", "buffered", "buffered-zero-copy", "streams", "split"]
+)
 def test_echo_server_handlers(
     server_factory: Callable[..., ControlledServer], loop: str, handler: str
 ) -> None:
