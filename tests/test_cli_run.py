@@ -45,6 +45,23 @@ def test_run_file_uses_tideloop(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_run_imports_no_benchmark_code(tmp_path: Path) -> None:
+    # The benchmark suite is not part of the package: running a program under
+    # tideloop loads tideloop, not benchmark code (and not its imports).
+    script = tmp_path / "prog.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "async def main():\n"
+        "    return type(asyncio.get_running_loop()).__module__\n"
+        "print(asyncio.run(main()))\n"
+        "print(sorted(name for name in sys.modules if 'bench' in name.lower()))\n"
+    )
+    proc = _run(str(script), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["tideloop._loop", "[]"]
+
+
+@pytest.mark.timeout(60)
 def test_run_module_uses_tideloop(tmp_path: Path) -> None:
     (tmp_path / "progmod.py").write_text(PROGRAM)
     env_dir = tmp_path

@@ -1,12 +1,16 @@
 """Command line: ``python -m tideloop`` / ``tideloop``.
 
 * ``tideloop info [--json]``: versions, backends, OS features;
-* ``tideloop bench [--group G] [--quick] [--json] [--loops L] ...``: benchmarks
-  against stock asyncio and uvloop (see ``tideloop._bench``);
 * ``tideloop run FILE [ARGS]`` / ``tideloop run -m MODULE [ARGS]``: run a
   program as ``python FILE`` / ``python -m MODULE`` would, with tideloop as
   the loop that ``asyncio.run``/``asyncio.Runner`` create (through the event
   loop policy, the extension point both consult when no loop_factory is given).
+
+The benchmark suite is not part of the package: it lives in the repository's
+``benchmarks/`` and runs from a checkout (``python -m benchmarks``).
+``tideloop bench`` says so in one line and exits with status 2.  Nothing here
+imports benchmark code, so ``tideloop run`` starts a program with no more
+loaded than tideloop itself.
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ import traceback
 from typing import Any
 
 __all__ = ["build_parser", "main"]
+
+#: What ``tideloop bench`` prints (on stderr) before exiting with status 2.
+_BENCH_MOVED = (
+    "tideloop bench: the benchmarks are not installed with tideloop; run "
+    "`python -m benchmarks` from the root of a tideloop checkout (see benchmarks/README.md)"
+)
 
 
 def _feature_flags() -> dict[str, bool]:
@@ -76,12 +86,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
     ]
     print("\n".join(lines))
     return 0
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from ._bench._cli import run_bench
-
-    return run_bench(args)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -162,8 +166,6 @@ def _parse_run(parser: argparse.ArgumentParser, rest: list[str]) -> argparse.Nam
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ._bench._cli import add_bench_arguments
-
     parser = argparse.ArgumentParser(
         prog="tideloop",
         description="tideloop: a drop-in asyncio event loop written in Python.",
@@ -179,16 +181,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_info.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_info.set_defaults(func=_cmd_info)
-
-    p_bench = sub.add_parser(
-        "bench",
-        help="benchmark tideloop against asyncio and uvloop",
-        description="Benchmark tideloop against stock asyncio and uvloop (when "
-        "importable). Every loop runs in its own fresh subprocess, over rounds "
-        "with the loop order rotated; a table goes to stdout, progress to stderr.",
-    )
-    add_bench_arguments(p_bench)
-    p_bench.set_defaults(func=_cmd_bench)
 
     p_run = sub.add_parser(
         "run",
@@ -209,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     if argv is None:
         argv = sys.argv[1:]
+    if argv and argv[0] == "bench":
+        print(_BENCH_MOVED, file=sys.stderr)
+        return 2
     if argv and argv[0] == "run":
         args = _parse_run(parser, argv[1:])
         args.version = False

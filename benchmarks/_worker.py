@@ -1,6 +1,6 @@
 """Subprocess side of the benchmark runner.
 
-``python -m tideloop._bench._worker SPEC_JSON`` creates one fresh loop, runs one
+``python -m benchmarks._worker SPEC_JSON`` creates one fresh loop, runs one
 benchmark on it (a warm-up pass, then ``repeats`` timed passes) and prints one
 JSON object as the last line of stdout::
 
@@ -51,7 +51,7 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m tideloop._bench._worker SPEC_JSON", file=sys.stderr)
+        print("usage: python -m benchmarks._worker SPEC_JSON", file=sys.stderr)
         return 2
     try:
         result = run_spec(json.loads(args[0]))

@@ -1,4 +1,4 @@
-"""The stream echo benchmark (``tideloop bench``, group ``streams``).
+"""The stream echo benchmark (``python -m benchmarks``, group ``streams``).
 
 What is checked is that the benchmark measures what it says and fails loudly
 when a server misbehaves: the report's structure, the echo server's handlers
@@ -18,23 +18,24 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 import tideloop
-from tideloop.__main__ import main
-from tideloop._bench import DEFAULT_GROUP, get_group
-from tideloop._bench._loadgen import ClientInfo, client_command, resolve_client
-from tideloop._bench._streams_run import server_command
-from tideloop._bench._wire import HTTP_REQUEST, HTTP_RESPONSE, SPLIT_HEAD_BYTES
-from tideloop._bench.streams import (
+from benchmarks import DEFAULT_GROUP, get_group
+from benchmarks._cli import main
+from benchmarks._echo_server import ZERO_COPY_BUFFER_BYTES, ZeroCopyEchoProtocol
+from benchmarks._loadgen import ClientInfo, client_command, resolve_client
+from benchmarks._streams_run import server_command
+from benchmarks._wire import HANDLERS, HTTP_REQUEST, HTTP_RESPONSE, SPLIT_HEAD_BYTES
+from benchmarks.streams import (
     DEFAULT_CASES,
     FULL_CASES,
     QUICK_CASES,
 )
 
-from .support.bench import (
+from .support import (
     ControlledServer,
     available_clients,
     check_one_loop,
@@ -104,7 +105,8 @@ def test_streams_is_the_default_group() -> None:
     assert len(set(names)) == len(names)
     assert set(QUICK_CASES) <= set(DEFAULT_CASES) <= set(FULL_CASES)
     handlers = {c.handler for c in QUICK_CASES}
-    assert handlers == {"protocol", "buffered", "streams", "split", "http"}
+    assert handlers == set(HANDLERS)
+    assert HANDLERS == ("protocol", "buffered", "buffered-zero-copy", "streams", "split", "http")
     assert {c.size for c in DEFAULT_CASES if c.handler != "http"} == {64, 1024, 100 * 1024}
 
 
@@ -143,7 +145,7 @@ def test_quick_pyfloor_reference_json() -> None:
 @pytest.mark.timeout(120)
 def test_quick_table_with_python_client() -> None:
     run_table(
-        "echo.py",
+        "streams",
         "--quick",
         "--loops",
         "asyncio",
@@ -167,21 +169,21 @@ def test_quick_table_with_python_client() -> None:
 
 @pytest.mark.timeout(30)
 def test_cli_errors_and_list(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--list"]) == 0
+    assert main(["--list"]) == 0
     out = capsys.readouterr().out
     for case in FULL_CASES:
         assert case.name in out
-    assert main(["bench", "--bench", "nosuchcase"]) == 2
+    assert main(["--bench", "nosuchcase"]) == 2
     assert "nosuchcase" in capsys.readouterr().err
-    assert main(["bench", "--repeats", "2"]) == 2
+    assert main(["--repeats", "2"]) == 2
     assert "--repeats" in capsys.readouterr().err
-    assert main(["bench", "--group", "micro", "--full"]) == 2
+    assert main(["--group", "micro", "--full"]) == 2
     assert "--full applies to the streams group" in capsys.readouterr().err
-    assert main(["bench", "--duration", "0"]) == 2
+    assert main(["--duration", "0"]) == 2
     assert "--duration" in capsys.readouterr().err
-    assert main(["bench", "--client-procs", "0"]) == 2
+    assert main(["--client-procs", "0"]) == 2
     assert "--client-procs" in capsys.readouterr().err
-    assert main(["bench", "--group", "micro", "--loops", "pyfloor"]) == 2
+    assert main(["--group", "micro", "--loops", "pyfloor"]) == 2
     assert "pyfloor is a reference server of the streams group" in capsys.readouterr().err
 
 
@@ -190,15 +192,74 @@ def test_pyfloor_needs_epoll(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delattr(select, "epoll", raising=False)
-    assert main(["bench", "--loops", "tideloop,pyfloor"]) == 2
+    assert main(["--loops", "tideloop,pyfloor"]) == 2
     assert "pyfloor is an epoll server" in capsys.readouterr().err
+
+
+# -- the zero-copy handler -------------------------------------------------------------
+
+
+class _FakeTransport:
+    """What the zero-copy handler uses of a transport.  ``keeps``: the
+    transport holds what it is given (as a loop does with bytes the kernel
+    did not take yet, or that it gathers to send later) and reports them in
+    ``get_write_buffer_size()``; else it sends them at once (a copy here)."""
+
+    def __init__(self, *, keeps: bool) -> None:
+        self.keeps = keeps
+        self.held: list[memoryview] = []
+        self.sent: list[bytes] = []
+
+    def write(self, data: memoryview) -> None:
+        assert isinstance(data, memoryview)  # a view of the buffer: no copy made
+        if self.keeps:
+            self.held.append(data)
+        else:
+            self.sent.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        return sum(len(view) for view in self.held)
+
+
+def _zero_copy_echo(transport: _FakeTransport) -> ZeroCopyEchoProtocol:
+    protocol = ZeroCopyEchoProtocol()
+    protocol.transport = cast(asyncio.Transport, transport)
+    return protocol
+
+
+def test_zero_copy_reuses_its_buffer_when_nothing_is_buffered() -> None:
+    transport = _FakeTransport(keeps=False)
+    protocol = _zero_copy_echo(transport)
+    first = protocol.get_buffer(-1)
+    assert len(first) == ZERO_COPY_BUFFER_BYTES
+    for message in (b"hello", b"world!"):
+        buf = protocol.get_buffer(-1)
+        assert buf is first
+        buf[: len(message)] = message
+        protocol.buffer_updated(len(message))
+    assert transport.sent == [b"hello", b"world!"]
+
+
+def test_zero_copy_takes_a_fresh_buffer_when_the_transport_keeps_bytes() -> None:
+    # Reading into the buffer the transport still holds a view of would
+    # change bytes not sent yet: the next read goes elsewhere.
+    transport = _FakeTransport(keeps=True)
+    protocol = _zero_copy_echo(transport)
+    buffers = []
+    for message in (b"hello", b"world!"):
+        buf = protocol.get_buffer(-1)
+        assert all(buf is not old for old in buffers)
+        buffers.append(buf)
+        buf[: len(message)] = message
+        protocol.buffer_updated(len(message))
+    assert [bytes(view) for view in transport.held] == [b"hello", b"world!"]
 
 
 # -- the server under test -------------------------------------------------------------
 
 
 def _server_command(loop: str, handler: str, *, module: bool) -> list[str]:
-    head = [sys.executable, "-m", "tideloop._bench._echo_server"]
+    head = [sys.executable, "-m", "benchmarks._echo_server"]
     cmd = head if module else server_command()
     return [*cmd, "--loop", loop, "--handler", handler, "--port", "0"]
 
@@ -206,7 +267,7 @@ def _server_command(loop: str, handler: str, *, module: bool) -> list[str]:
 @pytest.fixture
 def server_factory() -> Iterator[Callable[..., ControlledServer]]:
     """``make(loop, handler, *, module=True)``: an echo server under test
-    (``python -m tideloop._bench._echo_server``)."""
+    (``python -m benchmarks._echo_server``)."""
     with server_pool() as start:
 
         def make(loop: str, handler: str, *, module: bool = True) -> ControlledServer:
@@ -230,7 +291,9 @@ _SERVER_LOOPS = ["asyncio", "tideloop"] + (["pyfloor"] if hasattr(select, "epoll
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("loop", _SERVER_LOOPS)
-@pytest.mark.parametrize("handler", ["protocol", "buffered", "streams", "split"])
+@pytest.mark.parametrize(
+    "handler", ["protocol", "buffered", "buffered-zero-copy", "streams", "split"]
+)
 def test_echo_server_handlers(
     server_factory: Callable[..., ControlledServer], loop: str, handler: str
 ) -> None:

@@ -1,5 +1,5 @@
-"""Helpers for the benchmark tests (tests/test_bench_*.py): running
-``python -m tideloop bench`` on this checkout, the servers under test driven
+"""Helpers for the benchmark suite's tests (benchmarks/tests/test_*.py): running
+``python -m benchmarks`` on this checkout, the servers under test driven
 over their control pipe, and the checks that the ``streams`` and ``udp``
 reports share.
 """
@@ -22,10 +22,12 @@ SRC = ROOT / "src"
 
 
 def env() -> dict[str, str]:
-    """The environment of a child process: this checkout's tideloop first."""
+    """The environment of a child process: this checkout's tideloop first,
+    then the checkout's root (its ``benchmarks`` package)."""
     out = dict(os.environ)
+    head = f"{SRC}{os.pathsep}{ROOT}"
     old = out.get("PYTHONPATH")
-    out["PYTHONPATH"] = str(SRC) if not old else f"{SRC}{os.pathsep}{old}"
+    out["PYTHONPATH"] = head if not old else f"{head}{os.pathsep}{old}"
     return out
 
 
@@ -44,20 +46,18 @@ def run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 
 
 def run_bench_json(*args: str, loops: str, timeout: float) -> tuple[dict[str, Any], str]:
-    """``python -m tideloop bench ARGS --quick --json --loops LOOPS``, which must
+    """``python -m benchmarks ARGS --quick --json --loops LOOPS``, which must
     succeed: the report and the progress lines (stderr)."""
-    proc = run(
-        "-m", "tideloop", "bench", *args, "--quick", "--json", "--loops", loops, timeout=timeout
-    )
+    proc = run("-m", "benchmarks", *args, "--quick", "--json", "--loops", loops, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report: dict[str, Any] = json.loads(proc.stdout)
     return report, proc.stderr
 
 
-def run_table(script: str, *args: str, words: tuple[str, ...], timeout: float) -> str:
-    """``python benchmarks/SCRIPT ARGS``, which must succeed with no failure:
-    its table, which must hold each of ``words``."""
-    proc = run(str(ROOT / "benchmarks" / script), *args, timeout=timeout)
+def run_table(group: str, *args: str, words: tuple[str, ...], timeout: float) -> str:
+    """``python -m benchmarks.GROUP ARGS`` (the group's own entry point), which
+    must succeed with no failure: its table, which must hold each of ``words``."""
+    proc = run("-m", f"benchmarks.{group}", *args, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     for word in words:

@@ -1,4 +1,5 @@
-"""Argument handling for ``tideloop bench`` (shared with ``benchmarks/*.py``)."""
+"""The command line of the suite: ``python -m benchmarks`` (see ``__main__``),
+and ``python -m benchmarks.GROUP`` for one group (``run_bench_main``)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,22 @@ from . import DEFAULT_GROUP, GROUPS, get_group, get_runner
 from ._core import LoopSpec, parse_loop_spec
 from ._runner import format_report, print_report, run_group
 
-__all__ = ["add_bench_arguments", "resolve_loops", "run_bench", "run_bench_main"]
+__all__ = [
+    "add_bench_arguments",
+    "build_parser",
+    "main",
+    "resolve_loops",
+    "run_bench",
+    "run_bench_main",
+]
+
+
+#: The program name in usage lines and messages.
+PROG = "python -m benchmarks"
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser, *, group: str | None = None) -> None:
-    """Options of ``bench``; with ``group`` given, ``--group`` is fixed to it."""
+    """The suite's options; with ``group`` given, ``--group`` is fixed to it."""
     if group is None:
         parser.add_argument(
             "--group",
@@ -104,7 +116,7 @@ def resolve_loops(text: str | None, *, err: TextIO = sys.stderr) -> list[LoopSpe
             continue
         spec = parse_loop_spec(item)
         if spec.kind == "uvloop" and not _uvloop_importable():
-            print("tideloop bench: uvloop is not importable; skipping it", file=err)
+            print("benchmarks: uvloop is not importable; skipping it", file=err)
             continue
         if spec.backend is not None and spec.backend not in backends:
             raise ValueError(
@@ -155,7 +167,7 @@ def _check_worker_group_options(args: argparse.Namespace) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    """Run ``bench`` with parsed ``args``; 0 when every benchmark worked."""
+    """Run the suite with parsed ``args``; 0 when every benchmark worked."""
     try:
         group = get_group(args.group)
         runner = get_runner(args.group)
@@ -181,7 +193,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 raise ValueError(f"--{opt} must be at least 1")
     except (KeyError, ValueError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"tideloop bench: error: {msg}", file=sys.stderr)
+        print(f"benchmarks: error: {msg}", file=sys.stderr)
         return 2
 
     progress = None if args.quiet else _Progress(sys.stderr)
@@ -208,10 +220,29 @@ def run_bench(args: argparse.Namespace) -> int:
     return print_report(report, args.json, format_report)
 
 
-def run_bench_main(argv: list[str] | None, *, group: str, prog: str) -> int:
-    """Entry point of a stand-alone script running one group."""
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m benchmarks``."""
     parser = argparse.ArgumentParser(
-        prog=prog, description=f"Run tideloop's {group!r} benchmark group."
+        prog=PROG,
+        description="Benchmark tideloop against stock asyncio and uvloop (when "
+        "importable). Every loop runs in its own fresh subprocess, over rounds "
+        "with the loop order rotated; a table goes to stdout, progress to stderr. "
+        "Run it from the root of a tideloop checkout.",
+    )
+    add_bench_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks [options]``: exit status 0 when every benchmark
+    worked, 1 when one failed, 2 for a usage error."""
+    return run_bench(build_parser().parse_args(argv))
+
+
+def run_bench_main(argv: list[str] | None, *, group: str) -> int:
+    """``python -m benchmarks.GROUP [options]``: one group, ``--group`` fixed."""
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG}.{group}", description=f"Run tideloop's {group!r} benchmark group."
     )
     add_bench_arguments(parser, group=group)
     return run_bench(parser.parse_args(argv))

@@ -410,6 +410,7 @@ def cpu_lines(report: ServerReport[Any], unit: str) -> list[str]:
 def tail_lines(report: ServerReport[Any], name_width: int) -> list[str]:
     """The report's last lines: noise, what each case is, failures, time taken."""
     lines = []
+    name_width = max([name_width, *(len(c.case.name) for c in report.cases)])
     noise = report.noise()
     if noise is not None:
         lines.append(

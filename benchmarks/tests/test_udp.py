@@ -1,4 +1,4 @@
-"""The UDP echo benchmark (``tideloop bench --group udp``).
+"""The UDP echo benchmark (``python -m benchmarks --group udp``).
 
 What is checked is that the benchmark measures what it says and fails loudly
 when a server misbehaves: the report's structure, the echo server and its
@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from tideloop.__main__ import main
-from tideloop._bench import GROUPS, get_group
-from tideloop._bench._udp_loadgen import MAX_SIZE, resolve_udp_client, udp_client_command
-from tideloop._bench.udp import (
+from benchmarks import GROUPS, get_group
+from benchmarks._cli import main
+from benchmarks._udp_loadgen import MAX_SIZE, resolve_udp_client, udp_client_command
+from benchmarks.udp import (
     DEFAULT_CASES,
     FULL_CASES,
     QUICK_CASES,
@@ -32,7 +32,7 @@ from tideloop._bench.udp import (
     udp_server_command,
 )
 
-from .support.bench import (
+from .support import (
     ControlledServer,
     available_clients,
     check_one_loop,
@@ -74,7 +74,7 @@ def _check_report(report: dict[str, Any], loops: list[str], names: list[str]) ->
 
 @pytest.mark.timeout(30)
 def test_udp_group_registered() -> None:
-    assert GROUPS["udp"] == "tideloop._bench.udp"
+    assert GROUPS["udp"] == "benchmarks.udp"
     names = [b.name for b in get_group("udp").benchmarks]
     assert names == [c.name for c in FULL_CASES]
     assert len(set(names)) == len(names)
@@ -104,7 +104,7 @@ def test_quick_tideloop_json() -> None:
 @pytest.mark.timeout(120)
 def test_quick_table_with_python_client() -> None:
     run_table(
-        "udp.py",
+        "udp",
         "--quick",
         "--loops",
         "tideloop",
@@ -127,17 +127,17 @@ def test_quick_table_with_python_client() -> None:
 
 @pytest.mark.timeout(30)
 def test_cli_errors_and_list(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--group", "udp", "--list"]) == 0
+    assert main(["--group", "udp", "--list"]) == 0
     out = capsys.readouterr().out
     for case in FULL_CASES:
         assert case.name in out
-    assert main(["bench", "--group", "udp", "--bench", "nosuchcase"]) == 2
+    assert main(["--group", "udp", "--bench", "nosuchcase"]) == 2
     assert "nosuchcase" in capsys.readouterr().err
-    assert main(["bench", "--group", "udp", "--repeats", "2"]) == 2
+    assert main(["--group", "udp", "--repeats", "2"]) == 2
     assert "--repeats" in capsys.readouterr().err
-    assert main(["bench", "--group", "udp", "--client-procs", "2"]) == 2
+    assert main(["--group", "udp", "--client-procs", "2"]) == 2
     assert "--client-procs" in capsys.readouterr().err
-    assert main(["bench", "--group", "udp", "--warmup", "0"]) == 2
+    assert main(["--group", "udp", "--warmup", "0"]) == 2
     assert "--warmup" in capsys.readouterr().err
 
 
@@ -145,7 +145,7 @@ def test_cli_errors_and_list(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _server_command(loop: str, *, module: bool) -> list[str]:
-    head = [sys.executable, "-m", "tideloop._bench._udp_server"]
+    head = [sys.executable, "-m", "benchmarks._udp_server"]
     cmd = head if module else udp_server_command()
     return [*cmd, "--loop", loop, "--port", "0"]
 

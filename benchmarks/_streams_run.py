@@ -73,6 +73,8 @@ class Case:
         what = {
             "protocol": "Protocol echo (data_received -> write)",
             "buffered": "BufferedProtocol echo (get_buffer/buffer_updated -> write)",
+            "buffered-zero-copy": "BufferedProtocol zero-copy echo (writes a view of its buffer;"
+            " a fresh buffer when get_write_buffer_size() > 0 after the write)",
             "streams": "streams echo (read(65536) -> write -> drain)",
             "split": "Protocol echo written as two writes (8-byte head, rest)",
             "http": "HTTP/1.1 keep-alive GET, fixed response, on Protocol",

@@ -1,13 +1,18 @@
-"""Benchmarks shipped with tideloop (``python -m tideloop bench``).
+"""tideloop's benchmark suite: ``python -m benchmarks`` from a checkout.
+
+The suite lives in the repository, not in the wheel (as uvloop's, trio's
+and aiohttp's do): it imports tideloop, and tideloop never imports it.  Run
+it from the repository's root, with tideloop installed (``pip install
+'.[bench]'`` adds uvloop, the comparison).
 
 Benchmarks are grouped; each group is a module of this package exposing a
-``GROUP`` (:class:`~tideloop._bench._core.BenchGroup`).  To add a group, write
-``_bench/<name>.py`` with its benchmark functions and a ``GROUP``, then
+``GROUP`` (:class:`~benchmarks._core.BenchGroup`).  To add a group, write
+``benchmarks/<name>.py`` with its benchmark functions and a ``GROUP``, then
 register it in ``GROUPS`` below: the CLI's ``--group`` choices, the
 subprocess worker and the report all pick it up.
 
 Every (benchmark, loop, round) runs in a fresh interpreter
-(``python -m tideloop._bench._worker``), so one loop's heap or GC state cannot
+(``python -m benchmarks._worker``), so one loop's heap or GC state cannot
 skew another's; rounds alternate the order of the loops.
 
 A group that needs more than one process per measurement (``streams`` and
@@ -29,14 +34,14 @@ __all__ = ["DEFAULT_GROUP", "GROUPS", "GroupRunner", "get_group", "get_runner"]
 
 #: group name -> module (imported lazily).
 GROUPS: dict[str, str] = {
-    "streams": "tideloop._bench.streams",  # stream echo benchmark: the main one
-    "micro": "tideloop._bench.micro",
-    "spawn": "tideloop._bench.spawn",  # subprocess spawn + wait
-    "tls": "tideloop._bench.tls",  # TLS echo and handshakes
-    "udp": "tideloop._bench.udp",  # UDP echo (DatagramProtocol), C load generator
+    "streams": "benchmarks.streams",  # stream echo benchmark: the main one
+    "micro": "benchmarks.micro",
+    "spawn": "benchmarks.spawn",  # subprocess spawn + wait
+    "tls": "benchmarks.tls",  # TLS echo and handshakes
+    "udp": "benchmarks.udp",  # UDP echo (DatagramProtocol), C load generator
 }
 
-#: What ``tideloop bench`` runs without ``--group``.
+#: What ``python -m benchmarks`` runs without ``--group``.
 DEFAULT_GROUP = "streams"
 
 #: ``run_cli(args, loops, only, progress) -> exit status`` of a group with its

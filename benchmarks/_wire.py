@@ -20,10 +20,11 @@ __all__ = [
     "c_bytes_literal",
 ]
 
-#: The server's handler kinds.  ``split`` is the Protocol echo written as two
-#: writes (a small head, then the rest); ``http`` a keep-alive HTTP/1.1
-#: server on Protocol.
-HANDLERS: Final = ("protocol", "buffered", "streams", "split", "http")
+#: The server's handler kinds.  ``buffered-zero-copy`` is the BufferedProtocol
+#: echo that writes a view of its receive buffer; ``split`` is the Protocol
+#: echo written as two writes (a small head, then the rest); ``http`` a
+#: keep-alive HTTP/1.1 server on Protocol.
+HANDLERS: Final = ("protocol", "buffered", "buffered-zero-copy", "streams", "split", "http")
 
 #: Size of the first write of the ``split`` handler (a "header").
 SPLIT_HEAD_BYTES: Final = 8

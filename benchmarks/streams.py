@@ -18,13 +18,15 @@ user-space; the client's CPU per message, flagged when it exceeds the
 server's (the client, not the server, then sets the pace); ratios.  Every
 round runs the whole matrix, the loop order rotated each round.
 
-Run it with ``python -m tideloop bench`` (the default group) or
-``python benchmarks/echo.py``; see benchmarks/README.md.
+Run it with ``python -m benchmarks`` (the default group) or
+``python -m benchmarks.streams`` from the repository's root; see
+benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -58,7 +60,7 @@ CONNS: Final = (10, 100)
 def _full_cases() -> tuple[Case, ...]:
     cases = [
         Case(handler, size, conns)
-        for handler in ("protocol", "buffered", "streams", "split")
+        for handler in ("protocol", "buffered", "buffered-zero-copy", "streams", "split")
         for size in SIZES
         for conns in CONNS
     ]
@@ -73,6 +75,7 @@ FULL_CASES: Final = _full_cases()
 DEFAULT_CASES: Final = (
     Case("protocol", 1024, 10),
     Case("buffered", 1024, 10),
+    Case("buffered-zero-copy", 1024, 10),
     Case("streams", 1024, 10),
     Case("split", 1024, 10),
     Case("http", 0, 10),
@@ -81,7 +84,7 @@ DEFAULT_CASES: Final = (
     Case("protocol", 1024, 100),
 )
 #: ``--quick``: every handler kind once, short windows, one round.
-QUICK_CASES: Final = DEFAULT_CASES[:5]
+QUICK_CASES: Final = DEFAULT_CASES[:6]
 
 MATRIX: Final = CaseMatrix(FULL_CASES, DEFAULT_CASES, QUICK_CASES)
 
@@ -128,7 +131,7 @@ def run_cli(
     only: Sequence[str] | None,
     progress: ProgressFn | None,
 ) -> int:
-    """``tideloop bench --group streams`` with parsed ``args`` (see ``_cli``)."""
+    """``python -m benchmarks --group streams`` with parsed ``args`` (see ``_cli``)."""
 
     def resolve() -> ClientInfo:
         refuse_repeats(args, "streams")
@@ -158,7 +161,11 @@ GROUP: Final = MATRIX.group(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python benchmarks/echo.py [options]``: the streams group of ``tideloop bench``."""
+    """``python -m benchmarks.streams [options]``: ``python -m benchmarks --group streams``."""
     from ._cli import run_bench_main
 
-    return run_bench_main(argv, group="streams", prog="benchmarks/echo.py")
+    return run_bench_main(argv, group="streams")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,7 +15,7 @@ seconds, then ``result`` at ``t1`` with counts and ``getrusage`` deltas, or
 ``error``), and the load kept on after the result until stdin has data or
 reaches EOF.
 
-    python -m tideloop._bench._loadgen HOST PORT CONNS SIZE echo|http WARMUP_S DURATION_S
+    python -m benchmarks._loadgen HOST PORT CONNS SIZE echo|http WARMUP_S DURATION_S
         [--procs N]
 
 Imports: standard library only (no asyncio: the client is not under test).
@@ -36,9 +36,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
+from ._env import child_env
 from ._loadgen_c import build_c_client
 from ._wire import HTTP_REQUEST, HTTP_RESPONSE
 
@@ -114,7 +114,7 @@ def client_command(
     if client.kind == "c":
         assert client.path is not None
         return [client.path, *args]
-    return [sys.executable, "-m", "tideloop._bench._loadgen", *args, "--procs", str(client.procs)]
+    return [sys.executable, "-m", "benchmarks._loadgen", *args, "--procs", str(client.procs)]
 
 
 # -- the Python client ----------------------------------------------------------
@@ -363,7 +363,7 @@ def _coordinate(args: argparse.Namespace) -> int:
             cmd = [
                 sys.executable,
                 "-m",
-                "tideloop._bench._loadgen",
+                "benchmarks._loadgen",
                 args.host,
                 str(args.port),
                 str(share),
@@ -375,7 +375,9 @@ def _coordinate(args: argparse.Namespace) -> int:
                 str(first),
             ]
             procs.append(
-                subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_env())
+                subprocess.Popen(
+                    cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=child_env()
+                )
             )
             first += share
         for proc in procs:
@@ -421,17 +423,9 @@ def _coordinate(args: argparse.Namespace) -> int:
                 proc.stdout.close()
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent.parent)
-    old = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = root if not old else root + os.pathsep + old
-    return env
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tideloop._bench._loadgen",
+        prog="python -m benchmarks._loadgen",
         description="Python load generator of the stream benchmark (see the module docstring).",
     )
     parser.add_argument("host")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from ._core import BenchGroup, Benchmark, LoopSpec
+from ._env import child_env
 
 __all__ = [
     "BenchResult",
@@ -235,18 +236,16 @@ def loop_versions(loops: Sequence[LoopSpec]) -> dict[str, str | None]:
 
 def _worker_env() -> dict[str, str]:
     """The parent's environment, minus debug switches, with the directory that
-    holds *this* tideloop first on PYTHONPATH so workers measure the same code."""
+    holds *this* tideloop first on PYTHONPATH so workers measure the same code,
+    then this checkout's root (for ``python -m benchmarks._worker``)."""
     import tideloop
 
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
-    root = str(Path(tideloop.__file__).resolve().parent.parent)
-    old = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = root if not old else root + os.pathsep + old
-    return env
+    return child_env(str(Path(tideloop.__file__).resolve().parent.parent), base=env)
 
 
 def _run_worker(spec: dict[str, Any], env: dict[str, str], timeout: float) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "tideloop._bench._worker", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "benchmarks._worker", json.dumps(spec)]
     try:
         proc = subprocess.run(
             cmd,
@@ -380,7 +379,7 @@ def print_report(
         print(format_report(report))
     if report.failed:
         for name, res in report.failed:
-            print(f"tideloop bench: {name} failed on {res.loop}: {res.error}", file=sys.stderr)
+            print(f"benchmarks: {name} failed on {res.loop}: {res.error}", file=sys.stderr)
         return 1
     return 0
 

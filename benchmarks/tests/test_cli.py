@@ -1,48 +1,26 @@
-"""The ``python -m tideloop`` command line: ``info`` and ``bench``.
+"""The suite's command line: ``python -m benchmarks`` (run from the checkout).
 
-The benchmark run is the short ``--quick`` one (a few seconds); what is
+The benchmark runs are the short ``--quick`` ones (a few seconds); what is
 checked is the shape of the report, not the speed of any loop.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
+from pathlib import Path
 
 import pytest
 
-import tideloop
-from tideloop.__main__ import main
-from tideloop._bench import get_group
+import benchmarks
+from benchmarks import get_group
+from benchmarks._cli import main
 
-from .support.bench import ROOT, run, run_bench_json
-
-
-@pytest.mark.timeout(30)
-def test_info_text() -> None:
-    proc = run("-m", "tideloop", "info", timeout=25)
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
-    assert tideloop.__version__ in out
-    assert f"{sys.version_info.major}.{sys.version_info.minor}" in out
-    for word in ("backends", "default backend", "pidfd", "sendfile", "eventfd"):
-        assert word in out
-    for backend in tideloop.available_backends():
-        assert backend in out
+from .support import ROOT, run, run_bench_json
 
 
-@pytest.mark.timeout(30)
-def test_info_json() -> None:
-    proc = run("-m", "tideloop", "info", "--json", timeout=25)
-    assert proc.returncode == 0, proc.stderr
-    info = json.loads(proc.stdout)
-    assert info["tideloop"] == tideloop.__version__
-    assert info["backends"] == list(tideloop.available_backends())
-    assert info["default_backend"] in info["backends"]
-    assert set(info["features"]) == {"pidfd", "sendfile", "eventfd"}
-    assert info["features"]["pidfd"] is hasattr(os, "pidfd_open")
-    assert all(isinstance(v, bool) for v in info["features"].values())
+def test_suite_is_imported_from_the_checkout() -> None:
+    # The suite is not installed: pytest puts the repository's root on
+    # sys.path (rootdir, benchmarks/tests a package of benchmarks).
+    assert Path(benchmarks.__file__).resolve().parent == ROOT / "benchmarks"
 
 
 @pytest.mark.timeout(60)
@@ -81,29 +59,31 @@ def test_bench_quick_json() -> None:
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("argv", [["--help"], ["info", "--help"], ["bench", "--help"]])
-def test_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(argv)
+        main(["--help"])
     assert exc.value.code == 0
-    assert "usage:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m benchmarks ")
+    for option in ("--group", "--quick", "--json", "--loops", "--list"):
+        assert option in out
 
 
 @pytest.mark.timeout(30)
 def test_bench_list_and_bad_loops(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--group", "micro", "--list"]) == 0
+    assert main(["--group", "micro", "--list"]) == 0
     out = capsys.readouterr().out
     for bench in get_group("micro").benchmarks:
         assert bench.name in out
-    assert main(["bench", "--loops", "nosuchloop"]) == 2
+    assert main(["--loops", "nosuchloop"]) == 2
     assert "unknown loop" in capsys.readouterr().err
-    assert main(["bench", "--bench", "nosuchbench"]) == 2
+    assert main(["--bench", "nosuchbench"]) == 2
     assert "nosuchbench" in capsys.readouterr().err
 
 
 @pytest.mark.timeout(30)
-def test_benchmarks_script_lists() -> None:
-    proc = run(str(ROOT / "benchmarks" / "micro.py"), "--list", timeout=25)
+def test_group_module_lists_in_a_child() -> None:
+    proc = run("-m", "benchmarks.micro", "--list", timeout=25)
     assert proc.returncode == 0, proc.stderr
     assert "sock_echo" in proc.stdout
 

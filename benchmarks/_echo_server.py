@@ -1,7 +1,8 @@
 """The server under test of the stream benchmark, in a process of its own.
 
-    python -m tideloop._bench._echo_server --loop tideloop|tideloop-BACKEND|asyncio|uvloop|pyfloor
-        --handler protocol|buffered|streams|split|http [--host 127.0.0.1] [--port 0]
+    python -m benchmarks._echo_server --loop tideloop|tideloop-BACKEND|asyncio|uvloop|pyfloor
+        --handler protocol|buffered|buffered-zero-copy|streams|split|http
+        [--host 127.0.0.1] [--port 0]
 
 Handlers (what real programs write, nothing tuned for one loop):
 
@@ -9,6 +10,13 @@ Handlers (what real programs write, nothing tuned for one loop):
 * ``buffered``: ``asyncio.BufferedProtocol`` reading into one 256 KiB buffer,
   ``buffer_updated`` writes the filled slice (a copy: a transport may keep
   what it could not send yet, and the buffer is refilled by the next read);
+* ``buffered-zero-copy``: ``asyncio.BufferedProtocol`` as zero-copy servers
+  write it: ``buffer_updated`` writes a memoryview of the filled slice (no
+  copy), then asks ``transport.get_write_buffer_size()``.  Zero means the
+  kernel took every byte, so the buffer is reused for the next read;
+  anything else means the transport may still hold a view of it, so the next
+  read goes into a fresh ``ZERO_COPY_BUFFER_BYTES`` buffer (what such a server
+  pays when a loop buffers what it could have sent);
 * ``streams``: ``asyncio.start_server``, ``read(65536)`` -> ``write`` ->
   ``await drain()``;
 * ``split``: the Protocol echo written as two writes, a ``SPLIT_HEAD_BYTES``
@@ -62,7 +70,7 @@ except ImportError:  # a top-level module, its directory on sys.path: see SERVER
 __all__ = ["SERVER_BOOTSTRAP", "main"]
 
 #: How the benchmark starts this module: ``python -c SERVER_BOOTSTRAP BENCH_DIR
-#: --loop ...``, as a top-level module rather than ``-m tideloop._bench...``,
+#: --loop ...``, as a top-level module rather than ``-m benchmarks...``,
 #: so that the asyncio and uvloop servers do not import tideloop.  Importing
 #: a package is not free of side effects on the allocator: glibc raises its
 #: mmap threshold (M_MMAP_THRESHOLD) the first time a block above it is freed,
@@ -76,6 +84,7 @@ SERVER_BOOTSTRAP: Final = (
 )
 
 BUFFERED_BUFFER_BYTES: Final = 256 * 1024
+ZERO_COPY_BUFFER_BYTES: Final = 64 * 1024
 STREAMS_READ_BYTES: Final = 65536
 HTTP_MAX_HEADER_BYTES: Final = 64 * 1024
 LISTEN_BACKLOG: Final = 1024
@@ -142,6 +151,23 @@ class EchoBufferedProtocol(asyncio.BufferedProtocol):
         self.transport.write(self.buffer[:nbytes])
 
 
+class ZeroCopyEchoProtocol(EchoBufferedProtocol):
+    """Writes a view of its buffer; a fresh buffer whenever the transport kept bytes."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray(ZERO_COPY_BUFFER_BYTES)
+        self.view = memoryview(self.buffer)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        transport = self.transport
+        transport.write(self.view[:nbytes])
+        if transport.get_write_buffer_size():
+            # The transport may hold a view of these bytes until it sends
+            # them: leave the buffer to it, read the next message elsewhere.
+            self.buffer = bytearray(ZERO_COPY_BUFFER_BYTES)
+            self.view = memoryview(self.buffer)
+
+
 class HttpProtocol(EchoProtocol):
     """Keep-alive HTTP/1.1: one fixed response per request (pipelining kept)."""
 
@@ -201,6 +227,7 @@ async def _streams_handler(reader: asyncio.StreamReader, writer: asyncio.StreamW
 _FACTORIES: Final[dict[str, type[asyncio.BaseProtocol]]] = {
     "protocol": EchoProtocol,
     "buffered": EchoBufferedProtocol,
+    "buffered-zero-copy": ZeroCopyEchoProtocol,
     "split": SplitEchoProtocol,
     "http": HttpProtocol,
 }

@@ -110,6 +110,7 @@ def run_rounds(
     labels = [spec.label for spec in loops]
     results = {case.name: {label: LoopStats(label) for label in labels} for case in cases}
     env = _worker_env()
+    name_width = max([name_width, *(len(case.name) for case in cases)])
     total = plan.rounds * len(cases) * len(loops)
     step = 0
     start = time.perf_counter()
@@ -219,7 +220,7 @@ def run_server_cli(
     format_report: Callable[[ReportT], str],
     slower: str,
 ) -> int:
-    """``tideloop bench --group streams|udp`` with parsed ``args`` (a group's
+    """``python -m benchmarks --group streams|udp`` with parsed ``args`` (a group's
     ``run_cli``, see ``_cli``).
 
     ``resolve()`` checks the options and picks the load generator (ValueError
@@ -231,11 +232,11 @@ def run_server_cli(
     try:
         client = resolve()
     except (ValueError, RuntimeError) as exc:
-        print(f"tideloop bench: error: {exc}", file=sys.stderr)
+        print(f"benchmarks: error: {exc}", file=sys.stderr)
         return 2
     if client.kind != "c" and not args.quiet:
         print(
-            f"tideloop bench: using the Python load generator ({client.note or 'requested'}); "
+            f"benchmarks: using the Python load generator ({client.note or 'requested'}); "
             f"it {slower} than the servers (flagged with !)",
             file=sys.stderr,
         )

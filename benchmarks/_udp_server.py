@@ -1,6 +1,6 @@
 """The server under test of the UDP benchmark, in a process of its own.
 
-    python -m tideloop._bench._udp_server --loop tideloop|tideloop-BACKEND|asyncio|uvloop
+    python -m benchmarks._udp_server --loop tideloop|tideloop-BACKEND|asyncio|uvloop
         [--host 127.0.0.1] [--port 0]
 
 One ``asyncio.DatagramProtocol`` on ``loop.create_datagram_endpoint``:

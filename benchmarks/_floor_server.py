@@ -1,12 +1,14 @@
 """``pyfloor``: the least Python work per message a stream server can do.
 
 Not an event loop, and nothing a program should use: a yardstick for the
-stream benchmark (``tideloop bench --loops tideloop,uvloop,pyfloor``). One
+stream benchmark (``python -m benchmarks --loops tideloop,uvloop,pyfloor``). One
 function polls epoll and, for each readable connection, does what a Python
 server must do per message with asyncio's protocol API and nothing more:
 ``recv_into``, hand the handler's protocol its data (``data_received`` with a
 ``bytes`` copy, or ``get_buffer``/``buffer_updated``), and send what the
-protocol writes, at once, from a ``write`` method. No handles, no contexts,
+protocol writes, at once, from a ``write`` method (so ``get_write_buffer_size``
+is always 0 and the zero-copy handler always reuses its buffer). No handles,
+no contexts,
 no buffering, no flow control, no error reporting; accepted sockets are
 blocking, so a reply the kernel cannot take at once simply waits.
 
@@ -42,8 +44,11 @@ class _SendingTransport:
         self.sock = sock
         self.closed = False
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         self.sock.sendall(data)
+
+    def get_write_buffer_size(self) -> int:
+        return 0  # write() returns once the kernel has every byte
 
     def close(self) -> None:
         self.closed = True
@@ -65,7 +70,7 @@ def serve(
     thread, which calls ``stop()`` from its own thread to end the loop.
     """
     factory = factories["protocol" if handler == "streams" else handler]
-    buffered = handler == "buffered"
+    buffered = handler in ("buffered", "buffered-zero-copy")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, port))
