@@ -156,7 +156,9 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         self._empty_waiter: asyncio.Future[None] | None = None
         self._rare = False
         self._init_flow_control()
-        self._flush_soon = io.flush_soon
+        # LoopIO.flush_soon's list, appended to directly: a method call on an
+        # instance attribute stays unspecialized in CPython 3.11.
+        self._flush_queue = io.flush_queue
         # The loop's receive buffer (shared by its transports; see reads).
         self._recv_buffer = io.recv_buffer
         self._recv_view = io.recv_view
@@ -361,7 +363,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
                 self._flush()
                 return
             self._write_state = QUEUED
-            self._flush_soon(self)
+            self._flush_queue.append(self)  # LoopIO.flush_soon
         if size > self._high_water:
             if self._write_state == QUEUED:
                 # Send what the kernel takes before deciding to pause.
