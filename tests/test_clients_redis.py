@@ -190,7 +190,7 @@ def test_50_concurrent_clients(loop: Loop, redis_srv: Redis, key: str) -> None:
         try:
 
             async def one(i: int, r: Any) -> list[Any]:
-                for _ in range(20):
+                for _ in range(5):
                     await r.incr(key + "hits")
                 async with r.pipeline(transaction=True) as pipe:
                     pipe.rpush(key + "seen", i).set(f"{key}own{i}", i * i).get(f"{key}own{i}")
@@ -199,7 +199,7 @@ def test_50_concurrent_clients(loop: Loop, redis_srv: Redis, key: str) -> None:
             results = await asyncio.gather(*(one(i, r) for i, r in enumerate(clients)))
             assert [res[2] for res in results] == [str(i * i).encode() for i in range(50)]
             r = clients[0]
-            assert await r.get(key + "hits") == b"1000"
+            assert await r.get(key + "hits") == b"250"
             assert sorted(int(x) for x in await r.lrange(key + "seen", 0, -1)) == list(range(50))
             assert len(await r.client_list()) >= 50  # each client holds its connection
             await r.delete(key + "hits", key + "seen", *[f"{key}own{i}" for i in range(50)])
