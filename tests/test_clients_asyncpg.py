@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import decimal
+import errno
+import hashlib
 import io
+import os
+import socket
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -39,11 +43,9 @@ def postgres() -> Iterator[Postgres]:
 
 
 async def _connect(pg: Postgres, **kwargs: Any) -> Any:
-    kwargs.setdefault("host", pg.host)
-    kwargs.setdefault("ssl", False)
-    return await asyncpg.connect(
-        port=pg.port, user=pg.user, database=pg.database, **kwargs
-    )
+    options = {"host": pg.host, "port": pg.port, "user": pg.user, "database": pg.database}
+    options["ssl"] = False
+    return await asyncpg.connect(**{**options, **kwargs})
 
 
 async def _uses_tls(conn: Any) -> bool:
@@ -294,5 +296,65 @@ def test_tls_with_certificate_verification(loop: Loop, postgres: Postgres) -> No
         # A server whose certificate the client's CA did not issue is refused.
         with pytest.raises(ssl.SSLCertVerificationError):
             await _connect(postgres, ssl=certs.other_client_context())
+
+    run(loop, main())
+
+
+def test_large_parameters_and_results(loop: Loop, postgres: Postgres) -> None:
+    blob = os.urandom(6 * 1024 * 1024 + 1)
+
+    async def main() -> None:
+        conn = await _connect(postgres, host=postgres.socket_dir)
+        try:
+            # A 6 MB parameter out and the same value back, both ways at once.
+            digest, echoed = await conn.fetchrow("SELECT md5($1::bytea), $1::bytea", blob)
+            assert digest == hashlib.md5(blob).hexdigest()
+            assert echoed == blob
+        finally:
+            await conn.close()
+
+    run(loop, main())
+
+
+def test_server_terminates_the_connection(loop: Loop, postgres: Postgres) -> None:
+    async def main() -> None:
+        victim = await _connect(postgres)
+        admin = await _connect(postgres, host=postgres.socket_dir)
+        try:
+            terminated: asyncio.Future[None] = loop.create_future()
+            victim.add_termination_listener(lambda _conn: terminated.set_result(None))
+            assert await admin.fetchval(
+                "SELECT pg_terminate_backend($1)", victim.get_server_pid()
+            )
+            # The server's goodbye (an error, then EOF) arrives while the client is idle.
+            await terminated
+            assert victim.is_closed()
+            with pytest.raises(asyncpg.InterfaceError, match="connection is closed"):
+                await victim.fetchval("SELECT 1")
+        finally:
+            await victim.close()
+            await admin.close()
+
+    run(loop, main())
+
+
+def test_connect_errors(loop: Loop, postgres: Postgres) -> None:
+    async def main() -> None:
+        # Nothing listens on the port: the loop's connection error reaches the caller.
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+            with pytest.raises(ConnectionRefusedError) as info:
+                await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", ssl=False)
+            assert info.value.errno == errno.ECONNREFUSED
+            # A listener that accepts and never answers: asyncpg's connect timeout.
+            sock.listen(1)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncpg.connect(
+                    host="127.0.0.1", port=port, user="postgres", ssl=False, timeout=0.3
+                )
+        # An unknown database: the server's error, then a clean close.
+        with pytest.raises(asyncpg.InvalidCatalogNameError, match="does not exist"):
+            await _connect(postgres, database="no_such_database")
 
     run(loop, main())

@@ -12,21 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
+from .conftest import MAIN_LOOP_KINDS
+from .support import certs
 from .support.servers import import_or_unavailable
-from .support.streams import Loop, payload, run
+from .support.streams import SMALL_SOCKBUF, Loop, payload, run, short_tmpdir
 
 import_or_unavailable("websockets")
-from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
-from websockets.asyncio.server import ServerConnection, serve  # noqa: E402
+from websockets.asyncio.client import ClientConnection, connect, unix_connect  # noqa: E402
+from websockets.asyncio.server import ServerConnection, serve, unix_serve  # noqa: E402
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
+
+# Tests that move many MB run on the oracle and tideloop's default backend only.
+costly = pytest.mark.parametrize("loop_kind", MAIN_LOOP_KINDS, indirect=True)
 
 BIG = 5 * 1024 * 1024 + 7
 
@@ -49,6 +56,7 @@ async def _echo(ws: ServerConnection) -> None:
         await ws.send(message)
 
 
+@costly
 @pytest.mark.parametrize("compression", [None, "deflate"])
 def test_large_messages(loop: Loop, compression: str | None) -> None:
     # Random bytes without compression; compressible data, and less of it (zlib
@@ -73,6 +81,7 @@ def test_large_messages(loop: Loop, compression: str | None) -> None:
     run(loop, main(), timeout=45)
 
 
+@costly
 def test_fragmented_messages(loop: Loop) -> None:
     fragments = [payload(size, salt) for salt, size in enumerate([1, 70_000, 3, 2_000_000, 9])]
 
@@ -270,3 +279,73 @@ def test_normal_closure_from_the_client(loop: Loop) -> None:
         assert await seen == (1000, "")
 
     run(loop, main())
+
+
+@costly
+def test_tls_and_unix_socket(loop: Loop) -> None:
+    message = os.urandom(BIG // 2)  # TLS in Python is costly: a smaller "large" message
+
+    async def main() -> None:
+        # wss:// with certificate verification (the server's IP address is in its certificate).
+        async with serve(_echo, "127.0.0.1", 0, ssl=certs.server_context(), max_size=None) as srv:
+            port = srv.sockets[0].getsockname()[1]
+            async with connect(
+                f"wss://127.0.0.1:{port}", ssl=certs.client_context(), max_size=None
+            ) as client:
+                assert client.transport.get_extra_info("sslcontext") is not None
+                await client.send(message)
+                assert await client.recv() == message
+                await client.send(iter([b"a", b"b" * 100_000]))
+                assert await client.recv() == b"a" + b"b" * 100_000
+                await client.close(4002, "tls bye")
+                assert client.close_code == 4002
+        # A Unix socket server and client.
+        path = os.path.join(short_tmpdir(), "ws.sock")
+        try:
+            async with unix_serve(_echo, path, max_size=None):
+                async with unix_connect(path, max_size=None) as client:
+                    await client.send(message)
+                    assert await client.recv() == message
+                    await client.send("unix ñ")
+                    assert await client.recv() == "unix ñ"
+        finally:
+            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+    run(loop, main(), timeout=45)
+
+
+@costly
+def test_back_pressure_blocks_the_sender(loop: Loop) -> None:
+    """A reader that stops reading blocks the sender's ``send()`` (websockets'
+    receive queue pauses the transport, the kernel buffers fill, the sender's
+    transport buffer passes its high-water mark), and nothing is lost."""
+    count, size = 64, 256 * 1024  # 16 MiB: far more than every buffer on the way
+    all_sent: asyncio.Future[None] = loop.create_future()
+
+    async def handler(ws: ServerConnection) -> None:
+        ws.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_SOCKBUF
+        )
+        for i in range(count):
+            await ws.send(payload(size, salt=i))
+        all_sent.set_result(None)
+        await ws.wait_closed()
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_SOCKBUF)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, ("127.0.0.1", port))
+            async with connect(
+                f"ws://127.0.0.1:{port}", sock=sock, max_queue=2, compression=None
+            ) as client:
+                # While the client reads nothing, the server cannot finish.
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(all_sent), 0.3)
+                for i in range(count):
+                    assert await client.recv() == payload(size, salt=i)
+                await all_sent
+
+    run(loop, main(), timeout=45)
