@@ -291,6 +291,20 @@ def test_tls_with_certificate_verification(loop: Loop, postgres: Postgres) -> No
             await conn.copy_from_query("SELECT repeat('z', 1000) FROM generate_series(1, 3000)",
                                        output=out)
             assert len(out.getvalue()) == 3000 * 1001
+            # A running query cancelled over TLS; the connection works after it.
+            with pytest.raises(asyncio.TimeoutError):
+                await conn.fetchval("SELECT pg_sleep(30)", timeout=0.2)
+            assert await conn.fetchval("SELECT 7") == 7
+            # The server ending the TLS connection reaches the client.
+            terminated: asyncio.Future[None] = loop.create_future()
+            conn.add_termination_listener(lambda _conn: terminated.set_result(None))
+            admin = await _connect(postgres, host=postgres.socket_dir)
+            try:
+                await admin.fetchval("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+            finally:
+                await admin.close()
+            await terminated
+            assert conn.is_closed()
         finally:
             await conn.close()
         # A server whose certificate the client's CA did not issue is refused.

@@ -207,3 +207,23 @@ def test_50_concurrent_clients(loop: Loop, redis_srv: Redis, key: str) -> None:
             await asyncio.gather(*(r.aclose() for r in clients))
 
     run(loop, main())
+
+
+def test_server_closes_an_idle_connection(loop: Loop, redis_srv: Redis, key: str) -> None:
+    async def main() -> None:
+        r = _client(redis_srv, single_connection_client=True)
+        admin = _client(redis_srv, unix=True)
+        try:
+            first_id = await r.client_id()
+            assert await admin.client_kill_filter(_id=first_id) == 1
+            # The next command finds the connection closed by the server, and
+            # redis-py's default retry reconnects and runs it.
+            assert await r.set(key, "after reconnect") is True
+            assert await r.client_id() != first_id
+            assert await admin.get(key) == b"after reconnect"
+            await admin.delete(key)
+        finally:
+            await r.aclose()
+            await admin.aclose()
+
+    run(loop, main())

@@ -203,7 +203,7 @@ def test_keepalive_timeout_closes_with_1011(loop: Loop, silent: str) -> None:
     run(loop, main())
 
 
-@pytest.mark.parametrize("closer", ["client", "server", "server-abort"])
+@pytest.mark.parametrize("closer", ["client", "server", "server-abort", "server-shutdown"])
 def test_close_handshake(loop: Loop, closer: str) -> None:
     seen: asyncio.Future[tuple[Any, ...]] = loop.create_future()
 
@@ -215,6 +215,10 @@ def test_close_handshake(loop: Loop, closer: str) -> None:
             elif closer == "server-abort":
                 await ws.send("bye")
                 ws.transport.abort()
+            elif closer == "server-shutdown":
+                await ws.send("bye")
+                # Closing the server closes its connections with 1001 ("going away").
+                ws.server.close()
             await ws.recv()
         except (ConnectionClosedOK, ConnectionClosedError) as exc:
             seen.set_result((type(exc), exc.rcvd, exc.sent, exc.rcvd_then_sent, ws.close_code,
@@ -222,6 +226,16 @@ def test_close_handshake(loop: Loop, closer: str) -> None:
 
     async def main() -> None:
         async with _pair(handler) as client:
+            if closer == "server-shutdown":
+                assert await client.recv() == "bye"
+                with pytest.raises(ConnectionClosedOK) as shut:
+                    await client.recv()
+                assert shut.value.rcvd is not None
+                assert (shut.value.rcvd.code, client.close_code) == (1001, 1001)
+                kind, rcvd, sent, rcvd_then_sent, code, _ = await seen
+                assert kind is ConnectionClosedOK
+                assert (sent.code, code, rcvd_then_sent) == (1001, 1001, False)
+                return
             if closer == "client":
                 await client.close(4000, "client says bye")
                 assert (client.close_code, client.close_reason) == (4000, "client says bye")
