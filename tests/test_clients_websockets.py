@@ -192,7 +192,7 @@ def test_keepalive_timeout_closes_with_1011(loop: Loop, silent: str) -> None:
         assert (exc.sent.code, exc.sent.reason) == (1011, "keepalive ping timeout")
         assert (code, reason) == (1006, "")
         elapsed = closed_at - await paused
-        assert timeout - 0.01 <= elapsed < interval + timeout + close_timeout + 2.0
+        assert timeout - 0.01 <= elapsed < interval + timeout + close_timeout + 3.0  # slack: load
         # The silent side, reading again, finds the 1011 close frame.
         _, exc, code, reason = quiet
         assert isinstance(exc, ConnectionClosedError)
