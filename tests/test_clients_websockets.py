@@ -363,3 +363,56 @@ def test_back_pressure_blocks_the_sender(loop: Loop) -> None:
                 await all_sent
 
     run(loop, main(), timeout=45)
+
+
+class _TrackedSocket(socket.socket):
+    """A socket subclass that records which of its methods the loop calls."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.used_for_read = False
+        self.used_for_write = False
+        super().__init__(*args, **kwargs)
+
+    def recv(self, *args: Any, **kwargs: Any) -> Any:
+        self.used_for_read = True
+        return super().recv(*args, **kwargs)
+
+    def recv_into(self, *args: Any, **kwargs: Any) -> Any:
+        self.used_for_read = True
+        return super().recv_into(*args, **kwargs)
+
+    def send(self, *args: Any, **kwargs: Any) -> Any:
+        self.used_for_write = True
+        return super().send(*args, **kwargs)
+
+    def sendmsg(self, *args: Any, **kwargs: Any) -> Any:
+        self.used_for_write = True
+        return super().sendmsg(*args, **kwargs)
+
+
+def test_explicit_socket_subclass_is_used(
+    loop: Loop, is_tideloop: bool, request: pytest.FixtureRequest
+) -> None:
+    """A connection made on a socket passed with ``sock=`` reads and writes
+    through that socket object's methods (websockets' own test suite checks
+    this with a socket subclass that records them)."""
+    if is_tideloop:
+        reason = (
+            "tideloop writes a lone chunk with os.write() on the socket's descriptor, "
+            "not the socket object's send(): a socket subclass's send() is bypassed"
+        )
+        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason))
+
+    async def main() -> None:
+        async with serve(_echo, "127.0.0.1", 0) as server:
+            sock = _TrackedSocket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, server.sockets[0].getsockname())
+            assert not sock.used_for_read and not sock.used_for_write
+            async with connect("ws://localhost/", sock=sock, ping_interval=None) as client:
+                await client.send("Hello!")
+                assert await client.recv() == "Hello!"
+            assert sock.used_for_read
+            assert sock.used_for_write
+
+    run(loop, main())
