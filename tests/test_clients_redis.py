@@ -87,13 +87,13 @@ def test_pipelines_and_transactions(loop: Loop, redis_srv: Redis, key: str) -> N
         r = _client(redis_srv, decode_responses=True)
         try:
             async with r.pipeline(transaction=False) as pipe:
-                for i in range(2000):
+                for i in range(500):
                     pipe.set(f"{key}{i}", i)
-                for i in range(2000):
+                for i in range(500):
                     pipe.get(f"{key}{i}")
                 results = await pipe.execute()
-            assert results[:2000] == [True] * 2000
-            assert results[2000:] == [str(i) for i in range(2000)]
+            assert results[:500] == [True] * 500
+            assert results[500:] == [str(i) for i in range(500)]
             async with r.pipeline(transaction=True) as pipe:
                 pipe.incr(key + "counter").incr(key + "counter").get(key + "counter")
                 assert await pipe.execute() == [1, 2, "2"]
@@ -110,7 +110,7 @@ def test_pipelines_and_transactions(loop: Loop, redis_srv: Redis, key: str) -> N
                 assert await r.get(key + "counter") == "100"
             finally:
                 await other.aclose()
-            assert await r.delete(*[f"{key}{i}" for i in range(2000)], key + "counter") == 2001
+            assert await r.delete(*[f"{key}{i}" for i in range(500)], key + "counter") == 501
         finally:
             await r.aclose()
 
