@@ -19,6 +19,10 @@ import tideloop
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
 LOOP_KINDS = ["asyncio"] + [f"tideloop-{name}" for name in tideloop.available_backends()]
+# The oracle and tideloop's default backend: for costly tests, where the other
+# backends would add time but little coverage (``parametrize("loop_kind",
+# MAIN_LOOP_KINDS, indirect=True)``).
+MAIN_LOOP_KINDS = ["asyncio", f"tideloop-{tideloop.available_backends()[0]}"]
 
 
 def make_factory(kind: str) -> LoopFactory:

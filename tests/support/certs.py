@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+from pathlib import Path
 
 import trustme
 
@@ -64,3 +65,18 @@ def server_context_requiring_client_cert() -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_REQUIRED
     ca().configure_trust(ctx)
     return ctx
+
+
+def write_server_cert(directory: Path) -> tuple[Path, Path]:
+    """Write the server certificate (with its chain) and its private key as PEM
+    files in ``directory``, for servers that run as separate processes.
+
+    Returns ``(cert_file, key_file)``; the key file is readable by its owner only.
+    """
+    cert_file = directory / "server.crt"
+    key_file = directory / "server.key"
+    leaf = _server_cert()
+    cert_file.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
+    key_file.write_bytes(leaf.private_key_pem.bytes())
+    key_file.chmod(0o600)
+    return cert_file, key_file
