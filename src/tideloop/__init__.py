@@ -11,7 +11,9 @@ contract and a test checks it.
 from __future__ import annotations
 
 from ._backends import available_backends, default_backend
+from ._clock import VirtualClock
 from ._loop import EventLoop, new_event_loop
+from ._metrics import LagHistogram, LoopMetrics, SlowCallback
 from ._runner import EventLoopPolicy, install, run
 
 __version__ = "0.1.0"
@@ -19,6 +21,10 @@ __version__ = "0.1.0"
 __all__ = [
     "EventLoop",
     "EventLoopPolicy",
+    "LagHistogram",
+    "LoopMetrics",
+    "SlowCallback",
+    "VirtualClock",
     "__version__",
     "available_backends",
     "default_backend",

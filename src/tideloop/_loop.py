@@ -43,8 +43,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 from ._backends import make_backend
+from ._clock import VirtualClock
 from ._errors import ErrorsMixin
 from ._handles import Handle, TimerHandle, caller_stack
+from ._metrics import LoopMetrics, Meter, metrics_enabled_by_default
+from ._metrics import attach as attach_meter
 from ._net import NetMixin, answers_inline
 from ._signals import SignalsMixin
 from ._sock_api import SockAPIMixin
@@ -121,7 +124,13 @@ class EventLoop(  # type: ignore[misc]
 ):
     """A complete asyncio event loop. Create it with ``tideloop.new_event_loop()``."""
 
-    def __init__(self, *, backend: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        backend: str | None = None,
+        clock: VirtualClock | None = None,
+        metrics: bool | None = None,
+    ) -> None:
         # Closed until construction completes: a loop whose backend could not
         # be made has nothing to close and must not warn from __del__.
         self._closed = True
@@ -166,6 +175,17 @@ class EventLoop(  # type: ignore[misc]
         # fd -> the file object add_reader/add_writer got, if not an int.
         self._fileobjs: dict[int, Any] = {}
         self._init_signals()
+        # HOOK (health): opt-in meters and a virtual clock join the loop from
+        # outside the run loop, by replacing on this instance what the run loop
+        # looks up on self/the backend (_run_once, _run_ready(_debug), time,
+        # backend.poll, backend.poll_and_run); see _metrics.py and _clock.py.
+        self._meter: Meter | None = None
+        if metrics is None:
+            metrics = metrics_enabled_by_default()
+        if metrics:
+            self._meter = attach_meter(self)
+        if clock is not None:
+            clock.attach(self)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -270,6 +290,7 @@ class EventLoop(  # type: ignore[misc]
         # down the state of the run that is going on.
         self._run_forever_setup()
         try:
+            # Looked up on the instance: a metered loop wraps it (HOOK, health).
             run_once = self._run_once
             while True:
                 run_once()
@@ -935,14 +956,39 @@ class EventLoop(  # type: ignore[misc]
         )
         return info
 
+    # HOOK (health): the opt-in metrics; _metrics.py holds the rest.
+    def metrics(self) -> LoopMetrics:
+        """Lag, busy/idle time and slow callbacks (docs/metrics.md).
+
+        Only a loop made with ``new_event_loop(metrics=True)`` (or with
+        ``TIDELOOP_METRICS=1`` in the environment) measures them; on another
+        loop this raises RuntimeError.
+        """
+        if self._meter is None:
+            raise RuntimeError(
+                "metrics are off for this loop: create it with "
+                "tideloop.new_event_loop(metrics=True) or set TIDELOOP_METRICS=1"
+            )
+        return self._meter.snapshot()
+
 
 def _set_result_unless_cancelled(fut: asyncio.Future[Any], result: Any) -> None:
     if not fut.cancelled():
         fut.set_result(result)
 
 
-def new_event_loop(*, backend: str | None = None) -> EventLoop:
-    """A new tideloop event loop; usable as ``loop_factory`` for asyncio.run/Runner."""
+def new_event_loop(
+    *,
+    backend: str | None = None,
+    clock: VirtualClock | None = None,
+    metrics: bool | None = None,
+) -> EventLoop:
+    """A new tideloop event loop; usable as ``loop_factory`` for asyncio.run/Runner.
+
+    ``backend`` picks the I/O backend; ``clock`` (a :class:`VirtualClock`)
+    runs the loop's timers in virtual time; ``metrics=True`` turns on
+    ``loop.metrics()`` (default: the ``TIDELOOP_METRICS`` environment variable).
+    """
     # mypy sees the transport methods asyncio's stubs mark abstract; the
     # transport modules (issues 4-6) provide them.
-    return EventLoop(backend=backend)  # type: ignore[abstract]
+    return EventLoop(backend=backend, clock=clock, metrics=metrics)  # type: ignore[abstract]

@@ -1,0 +1,320 @@
+"""Loop health metrics, opt-in: timer lag, busy/idle time, slow callbacks.
+
+``loop.stats()`` holds the counters that are always on. What this module
+measures costs a clock read or two per callback, so it is off unless the loop
+is made with ``new_event_loop(metrics=True)`` or ``TIDELOOP_METRICS=1`` is set
+in the environment. ``loop.metrics()`` returns a :class:`LoopMetrics` snapshot.
+
+What is measured:
+- **lag**: for each timer callback, how late it ran (loop time when it ran
+  minus its deadline), in a histogram with fixed log-spaced buckets (1-2-5 per
+  decade, 10 µs to 10 s, then one overflow bucket), with count, sum and max;
+- **busy and idle time**: each iteration of the run loop is split into the
+  time spent waiting in the backend's poll (idle) and the rest (busy:
+  running callbacks, timers, flushing writes); utilisation is busy / total;
+- **slow callbacks**: callbacks that ran at least ``loop.slow_callback_duration``
+  seconds (asyncio's setting, 0.1 by default), in or out of debug mode: a count,
+  the last ``SLOW_CALLBACKS_KEPT`` of them and the slowest ``SLOW_CALLBACKS_KEPT``,
+  each with asyncio's name for the handle and its duration.
+
+How the meter joins a loop, without a second copy of the run loop (the seams,
+see ``attach``): it replaces, on the loop *instance*, the methods that the run
+loop looks up on ``self``:
+- ``_run_once`` (read by ``run_forever`` when it starts) is wrapped to time
+  each iteration; the backend's ``poll_seconds`` (always counted) is the idle
+  part;
+- ``_run_ready`` and ``_run_ready_debug`` (the handle runners) are replaced by
+  one metered runner that also does the debug runner's work in debug mode;
+- the backend's ``poll_and_run`` (the direct path that runs I/O callbacks
+  straight from the poll) is replaced by a poll, a dispatch to the ready
+  queue and the metered runner, in the same order, so I/O callbacks are timed.
+A loop without metrics runs exactly the code it runs today.
+
+Must not import the loop module (the loop imports this one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import heapq
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["LAG_BUCKET_BOUNDS_S", "LagHistogram", "LoopMetrics", "SlowCallback"]
+
+logger = logging.getLogger("asyncio")
+_monotonic = time.monotonic
+
+# Upper bounds (inclusive) of the lag buckets, in seconds: 1-2-5 per decade
+# from 10 µs to 10 s. One more bucket counts what is above the last bound.
+LAG_BUCKET_BOUNDS_S: tuple[float, ...] = tuple(
+    round(m * 10.0**e, 9) for e in range(-5, 2) for m in (1, 2, 5) if m * 10.0**e <= 10.0
+)
+SLOW_CALLBACKS_KEPT = 10
+
+
+def metrics_enabled_by_default() -> bool:
+    """``TIDELOOP_METRICS=1`` (or a ``collect()`` in progress) turns metrics on."""
+    if _collector is not None:
+        return True
+    return os.environ.get("TIDELOOP_METRICS", "").strip() not in ("", "0")
+
+
+def format_handle(handle: Any) -> str:
+    """asyncio's name for a handle in its slow-callback warning."""
+    task = getattr(handle._callback, "__self__", None)
+    if isinstance(task, asyncio.Task):
+        return repr(task)
+    return str(handle)
+
+
+@dataclass(frozen=True)
+class SlowCallback:
+    """A callback that ran at least the slow-callback threshold."""
+
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LagHistogram:
+    """How late timer callbacks ran, in seconds of loop time."""
+
+    count: int
+    sum: float
+    max: float
+    bounds: tuple[float, ...]
+    #: ``len(bounds) + 1`` counts: bucket i holds lags <= bounds[i] (and above
+    #: bounds[i - 1]); the last one holds the lags above every bound.
+    counts: tuple[int, ...]
+
+    @property
+    def mean(self) -> float:
+        return self.sum / self.count if self.count else 0.0
+
+    def quantile(self, q: float) -> float:
+        """An upper estimate of the ``q`` quantile (0 < q <= 1): the bound of
+        the bucket that holds it, or ``max`` when that is smaller or the
+        quantile lies in the overflow bucket. 0.0 when nothing was measured."""
+        if not 0.0 < q <= 1.0:
+            raise ValueError(f"q must be in (0, 1], got {q!r}")
+        if not self.count:
+            return 0.0
+        rank = q * self.count
+        seen = 0
+        for i, n in enumerate(self.counts):
+            seen += n
+            if seen >= rank and n:
+                if i < len(self.bounds):
+                    return min(self.bounds[i], self.max)
+                break
+        return self.max
+
+
+@dataclass(frozen=True)
+class LoopMetrics:
+    """A snapshot of a loop's health (``loop.metrics()``)."""
+
+    #: run-loop iterations and callbacks run since the loop was made
+    iterations: int
+    callbacks: int
+    #: seconds spent running (busy) and waiting in the backend's poll (idle)
+    busy_seconds: float
+    idle_seconds: float
+    lag: LagHistogram
+    #: the threshold in force (the loop's ``slow_callback_duration``)
+    slow_callback_threshold: float
+    slow_callbacks: int
+    #: the last slow callbacks, oldest first
+    recent_slow_callbacks: tuple[SlowCallback, ...]
+    #: the slowest callbacks seen, slowest first
+    slowest_callbacks: tuple[SlowCallback, ...]
+
+    @property
+    def utilisation(self) -> float:
+        """busy / (busy + idle), 0.0 before the loop ran."""
+        total = self.busy_seconds + self.idle_seconds
+        return self.busy_seconds / total if total > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (for JSON, logs)."""
+        return {
+            "iterations": self.iterations,
+            "callbacks": self.callbacks,
+            "busy_seconds": self.busy_seconds,
+            "idle_seconds": self.idle_seconds,
+            "utilisation": self.utilisation,
+            "lag_count": self.lag.count,
+            "lag_sum": self.lag.sum,
+            "lag_max": self.lag.max,
+            "lag_bounds": list(self.lag.bounds),
+            "lag_counts": list(self.lag.counts),
+            "slow_callback_threshold": self.slow_callback_threshold,
+            "slow_callbacks": self.slow_callbacks,
+            "recent_slow_callbacks": [
+                {"name": s.name, "seconds": s.seconds} for s in self.recent_slow_callbacks
+            ],
+            "slowest_callbacks": [
+                {"name": s.name, "seconds": s.seconds} for s in self.slowest_callbacks
+            ],
+        }
+
+
+class Meter:
+    """The running totals of one metered loop (loop thread only)."""
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.iterations = 0
+        self.callbacks = 0
+        self.iteration_seconds = 0.0
+        self.idle_seconds = 0.0
+        self.lag_counts = [0] * (len(LAG_BUCKET_BOUNDS_S) + 1)
+        self.lag_count = 0
+        self.lag_sum = 0.0
+        self.lag_max = 0.0
+        self.slow_count = 0
+        self.recent_slow: list[SlowCallback] = []
+        # (seconds, order, SlowCallback): a min-heap of the slowest.
+        self.slowest: list[tuple[float, int, SlowCallback]] = []
+
+    def record_lag(self, lag: float) -> None:
+        if lag < 0.0:
+            lag = 0.0  # due within the clock's resolution
+        self.lag_count += 1
+        self.lag_sum += lag
+        if lag > self.lag_max:
+            self.lag_max = lag
+        self.lag_counts[bisect.bisect_left(LAG_BUCKET_BOUNDS_S, lag)] += 1
+
+    def record_slow(self, handle: Any, seconds: float) -> None:
+        self.slow_count += 1
+        slow = SlowCallback(format_handle(handle), seconds)
+        recent = self.recent_slow
+        recent.append(slow)
+        if len(recent) > SLOW_CALLBACKS_KEPT:
+            del recent[0]
+        entry = (seconds, self.slow_count, slow)
+        if len(self.slowest) < SLOW_CALLBACKS_KEPT:
+            heapq.heappush(self.slowest, entry)
+        elif seconds > self.slowest[0][0]:
+            heapq.heapreplace(self.slowest, entry)
+
+    def snapshot(self) -> LoopMetrics:
+        busy = self.iteration_seconds - self.idle_seconds
+        return LoopMetrics(
+            iterations=self.iterations,
+            callbacks=self.callbacks,
+            busy_seconds=busy if busy > 0.0 else 0.0,
+            idle_seconds=self.idle_seconds,
+            lag=LagHistogram(
+                count=self.lag_count,
+                sum=self.lag_sum,
+                max=self.lag_max,
+                bounds=LAG_BUCKET_BOUNDS_S,
+                counts=tuple(self.lag_counts),
+            ),
+            slow_callback_threshold=float(self.loop.slow_callback_duration),
+            slow_callbacks=self.slow_count,
+            recent_slow_callbacks=tuple(self.recent_slow),
+            slowest_callbacks=tuple(e[2] for e in sorted(self.slowest, reverse=True)),
+        )
+
+
+def attach(loop: Any) -> Meter:
+    """Meter ``loop``: install the metered runners on the instance (see the
+    module docstring for the seams)."""
+    meter = Meter(loop)
+    backend = loop._backend
+    ready = loop._ready
+    report = loop._report_callback_error
+    timer_type = asyncio.TimerHandle
+    run_once = loop._run_once
+
+    def metered_run_once() -> None:
+        t0 = _monotonic()
+        p0 = backend.poll_seconds
+        try:
+            run_once()
+        finally:
+            meter.iterations += 1
+            meter.iteration_seconds += _monotonic() - t0
+            meter.idle_seconds += backend.poll_seconds - p0
+
+    def metered_run_ready(ntodo: int) -> None:
+        popleft = ready.popleft
+        clock = _monotonic
+        debug = loop._debug
+        handle: Any = None
+        for _ in range(ntodo):
+            handle = popleft()
+            if handle._cancelled:
+                continue
+            if isinstance(handle, timer_type):
+                meter.record_lag(loop.time() - handle._when)
+            if debug:
+                loop._current_handle = handle
+            t0 = clock()
+            try:
+                handle._context.run(handle._callback, *handle._args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                report(handle, exc)
+            finally:
+                if debug:
+                    loop._current_handle = None
+            dt = clock() - t0
+            meter.callbacks += 1
+            threshold = loop.slow_callback_duration
+            if dt >= threshold:
+                meter.record_slow(handle, dt)
+                if debug:
+                    # What the debug runner does (and asyncio in debug mode).
+                    loop._slow_callbacks += 1
+                    logger.warning("Executing %s took %.3f seconds", format_handle(handle), dt)
+        # An exception kept by a handler references this frame: drop the last
+        # handle so it does not keep a task (and its error) alive.
+        handle = None
+
+    def metered_poll_and_run(timeout: float | None, report_error: Any) -> int:
+        # The backend's direct path, as poll + dispatch + run: the same
+        # callbacks in the same order (the ready queue was empty before the
+        # poll; what other threads queued during it stays ahead of the I/O
+        # handles in the queue, as the direct path leaves it).
+        backend.polls += 1
+        t0 = _monotonic()
+        events = backend.poll(timeout)
+        backend.poll_seconds += _monotonic() - t0
+        queued = backend.queued_during_poll = len(ready)
+        if not events:
+            return 0
+        backend.dispatch(events)
+        n = len(ready) - queued
+        if n:
+            ready.rotate(n)  # the I/O handles to the front, in order
+            metered_run_ready(n)
+        return n
+
+    loop._run_once = metered_run_once
+    loop._run_ready = metered_run_ready
+    loop._run_ready_debug = metered_run_ready
+    backend.poll_and_run = metered_poll_and_run
+    if _collector is not None:
+        _collector.append(loop)
+    return meter
+
+
+# Loops metered while ``collect()`` runs (for ``python -m tideloop run --stats``).
+_collector: list[Any] | None = None
+
+
+def collect() -> list[Any]:
+    """From now on, meter every new loop and keep it in the returned list."""
+    global _collector
+    _collector = []
+    return _collector
