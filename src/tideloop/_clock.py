@@ -40,9 +40,16 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["VirtualClock"]
+__all__ = ["VirtualClock", "clock_of"]
 
 _monotonic = time.monotonic
+# loop -> the VirtualClock it runs on.
+_clocks: weakref.WeakKeyDictionary[Any, VirtualClock] = weakref.WeakKeyDictionary()
+
+
+def clock_of(loop: Any) -> VirtualClock | None:
+    """The virtual clock ``loop`` runs on, or None for a loop on real time."""
+    return _clocks.get(loop)
 
 
 class VirtualClock:
@@ -115,6 +122,7 @@ class VirtualClock:
     def attach(self, loop: Any) -> None:
         """Make ``loop`` run on this clock (called by the loop's constructor)."""
         self._loops.add(loop)
+        _clocks[loop] = self
         loop.time = self.time
         backend = loop._backend
         backend.poll = self._make_poll(backend.poll)
