@@ -148,8 +148,12 @@ def test_private_modules_stay_private() -> None:
 def test_optional_integrations_are_not_imported() -> None:
     # The pytest plugin and the OpenTelemetry bridge load their third-party
     # packages only when used: importing tideloop imports neither.
-    code = "import sys, tideloop; print(sorted(m for m in ('pytest', 'opentelemetry') if m in sys.modules))"
     import subprocess
+
+    code = (
+        "import sys, tideloop, tideloop.testing;"
+        "print(sorted(m for m in ('pytest', 'opentelemetry') if m in sys.modules))"
+    )
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -79,9 +79,12 @@ def test_an_hour_of_sleeps_in_under_a_second(backend: str) -> None:
         seen.append(loop.time() - t0)
 
     clock = tideloop.VirtualClock()
-    with Wall() as wall, asyncio.Runner(
-        loop_factory=lambda: tideloop.new_event_loop(backend=backend, clock=clock)
-    ) as runner:
+    with (
+        Wall() as wall,
+        asyncio.Runner(
+            loop_factory=lambda: tideloop.new_event_loop(backend=backend, clock=clock)
+        ) as runner,
+    ):
         runner.run(main())
     assert seen == [3600.0]
     assert clock.time() >= 3600.0

@@ -72,9 +72,7 @@ class VirtualClock:
         self.autojump_threshold = autojump_threshold
 
     def __repr__(self) -> str:
-        return (
-            f"<VirtualClock time={self._now!r} autojump_threshold={self._autojump_threshold!r}>"
-        )
+        return f"<VirtualClock time={self._now!r} autojump_threshold={self._autojump_threshold!r}>"
 
     @property
     def autojump_threshold(self) -> float:

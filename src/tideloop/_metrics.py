@@ -44,6 +44,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ._handles import format_callback_source
+
 __all__ = ["LAG_BUCKET_BOUNDS_S", "LagHistogram", "LoopMetrics", "SlowCallback"]
 
 logger = logging.getLogger("asyncio")
@@ -64,11 +66,22 @@ def metrics_enabled_by_default() -> bool:
     return os.environ.get("TIDELOOP_METRICS", "").strip() not in ("", "0")
 
 
-def format_handle(handle: Any) -> str:
-    """asyncio's name for a handle in its slow-callback warning."""
-    task = getattr(handle._callback, "__self__", None)
+def format_handle(handle: Any, callback: Any = None, args: Any = None) -> str:
+    """asyncio's name for a handle in its slow-callback warning.
+
+    A handle that was cancelled while it ran (an I/O callback that removed
+    its own reader) is named by its callback, as it was before the cancel,
+    rather than asyncio's bare ``<Handle cancelled>`` (``callback`` and
+    ``args`` are what it held when it started: cancelling clears them).
+    """
+    if callback is None:
+        callback, args = handle._callback, handle._args
+    task = getattr(callback, "__self__", None)
     if isinstance(task, asyncio.Task):
         return repr(task)
+    if handle._cancelled:
+        source = format_callback_source(callback, args, handle._loop.get_debug())
+        return f"<{type(handle).__name__} {source}>"
     return str(handle)
 
 
@@ -191,9 +204,9 @@ class Meter:
             self.lag_max = lag
         self.lag_counts[bisect.bisect_left(LAG_BUCKET_BOUNDS_S, lag)] += 1
 
-    def record_slow(self, handle: Any, seconds: float) -> None:
+    def record_slow(self, handle: Any, callback: Any, args: Any, seconds: float) -> None:
         self.slow_count += 1
-        slow = SlowCallback(format_handle(handle), seconds)
+        slow = SlowCallback(format_handle(handle, callback, args), seconds)
         recent = self.recent_slow
         recent.append(slow)
         if len(recent) > SLOW_CALLBACKS_KEPT:
@@ -255,12 +268,14 @@ def attach(loop: Any) -> Meter:
             if handle._cancelled:
                 continue
             if isinstance(handle, timer_type):
-                meter.record_lag(loop.time() - handle._when)
+                meter.record_lag(loop.time() - handle._when)  # type: ignore[attr-defined]
             if debug:
                 loop._current_handle = handle
+            callback = handle._callback
+            args = handle._args
             t0 = clock()
             try:
-                handle._context.run(handle._callback, *handle._args)
+                handle._context.run(callback, *args)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
@@ -272,14 +287,14 @@ def attach(loop: Any) -> Meter:
             meter.callbacks += 1
             threshold = loop.slow_callback_duration
             if dt >= threshold:
-                meter.record_slow(handle, dt)
+                meter.record_slow(handle, callback, args, dt)
                 if debug:
                     # What the debug runner does (and asyncio in debug mode).
                     loop._slow_callbacks += 1
                     logger.warning("Executing %s took %.3f seconds", format_handle(handle), dt)
         # An exception kept by a handler references this frame: drop the last
         # handle so it does not keep a task (and its error) alive.
-        handle = None
+        handle = callback = args = None
 
     def metered_poll_and_run(timeout: float | None, report_error: Any) -> int:
         # The backend's direct path, as poll + dispatch + run: the same
