@@ -333,3 +333,43 @@ def collect() -> list[Any]:
     global _collector
     _collector = []
     return _collector
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds >= 1.0:
+        return f"{seconds:.3f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds * 1e6:.0f} µs"
+
+
+def format_summary(loops: list[Any], slowest: int = 5) -> str:
+    """The ``python -m tideloop run --stats`` report: one block per loop."""
+    lines = [f"tideloop: {len(loops)} loop{'' if len(loops) == 1 else 's'} measured"]
+    for n, loop in enumerate(loops, 1):
+        m: LoopMetrics = loop.metrics()
+        stats = loop.stats()
+        total = m.busy_seconds + m.idle_seconds
+        lines.append(
+            f"loop {n} ({stats['backend']}): {m.iterations} iterations, {m.callbacks} callbacks, "
+            f"{stats['events']} I/O events in {_format_seconds(total)}"
+        )
+        lines.append(
+            f"  utilisation {m.utilisation:.1%} (busy {_format_seconds(m.busy_seconds)}, "
+            f"idle {_format_seconds(m.idle_seconds)})"
+        )
+        lag = m.lag
+        if lag.count:
+            quantiles = ", ".join(
+                f"p{round(q * 100)} <= {_format_seconds(lag.quantile(q))}" for q in (0.5, 0.9, 0.99)
+            )
+            lines.append(
+                f"  timer lag: {lag.count} timers, {quantiles}, max {_format_seconds(lag.max)}"
+            )
+        else:
+            lines.append("  timer lag: no timers ran")
+        threshold = _format_seconds(m.slow_callback_threshold)
+        lines.append(f"  slow callbacks (>= {threshold}): {m.slow_callbacks}")
+        for slow in m.slowest_callbacks[:slowest]:
+            lines.append(f"    {_format_seconds(slow.seconds):>10}  {slow.name}")
+    return "\n".join(lines)
