@@ -134,24 +134,25 @@ def _named_sleeper(name: str, seconds: float) -> Callable[[], None]:
 def test_slow_callbacks_without_debug_mode(make_loop: MakeLoop) -> None:
     loop = make_loop()
     assert not loop.get_debug()
-    loop.slow_callback_duration = 0.02
+    # Thresholds well above a loaded machine's scheduling hiccups.
+    loop.slow_callback_duration = 0.05
 
     async def main() -> None:
         for i in range(12):
-            loop.call_soon(_named_sleeper(f"slow_{i:02d}", 0.021))
+            loop.call_soon(_named_sleeper(f"slow_{i:02d}", 0.055))
             await asyncio.sleep(0)
             await asyncio.sleep(0)
         loop.call_soon(_named_sleeper("fast", 0.0))  # not counted
 
     loop.run_until_complete(main())
     m = loop.metrics()
-    assert m.slow_callback_threshold == 0.02
+    assert m.slow_callback_threshold == 0.05
     assert m.slow_callbacks == 12
     # The last ten, oldest first, named as asyncio names handles.
     names = [s.name for s in m.recent_slow_callbacks]
     assert [n.split()[1].split("(")[0] for n in names] == [f"slow_{i:02d}" for i in range(2, 12)]
     assert all(n.startswith("<Handle slow_") for n in names)
-    assert all(s.seconds >= 0.021 for s in m.recent_slow_callbacks)
+    assert all(s.seconds >= 0.055 for s in m.recent_slow_callbacks)
     slowest = [s.seconds for s in m.slowest_callbacks]
     assert len(slowest) == 10 and slowest == sorted(slowest, reverse=True)
     # Nothing slower than the tenth slowest was left out.
@@ -163,12 +164,12 @@ def test_slow_callbacks_without_debug_mode(make_loop: MakeLoop) -> None:
 def test_slow_io_callback_is_seen(make_loop: MakeLoop) -> None:
     # An I/O callback run straight from the poll (the direct path) is timed too.
     loop = make_loop()
-    loop.slow_callback_duration = 0.02
+    loop.slow_callback_duration = 0.05
     a, b = socket.socketpair()
     got = loop.create_future()
 
     def on_readable() -> None:
-        time.sleep(0.03)
+        time.sleep(0.06)
         loop.remove_reader(a.fileno())
         got.set_result(a.recv(1))
 
@@ -186,10 +187,10 @@ def test_slow_callbacks_in_debug_mode_still_warn(
 ) -> None:
     loop = make_loop()
     loop.set_debug(True)
-    loop.slow_callback_duration = 0.02
+    loop.slow_callback_duration = 0.05
 
     async def main() -> None:
-        time.sleep(0.03)
+        time.sleep(0.06)
 
     with caplog.at_level(logging.WARNING, logger="asyncio"):
         loop.run_until_complete(main())
