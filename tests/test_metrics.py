@@ -93,7 +93,9 @@ def test_lag_buckets_and_overflow() -> None:
     assert list(bounds) == sorted(bounds)
     # log-spaced: 1, 2, 5 per decade
     assert bounds[:4] == (1e-5, 2e-5, 5e-5, 1e-4)
-    meter = tideloop._metrics.Meter(type("L", (), {"slow_callback_duration": 0.1})())
+    loop = tideloop.new_event_loop(metrics=True)
+    loop.close()
+    meter = tideloop._metrics.Meter(loop)
     for lag in (-1e-9, 1e-5, 1.5e-5, 30.0):
         meter.record_lag(lag)
     snap = meter.snapshot().lag

@@ -177,8 +177,8 @@ class EventLoop(  # type: ignore[misc]
         self._init_signals()
         # HOOK (health): opt-in meters and a virtual clock join the loop from
         # outside the run loop, by replacing on this instance what the run loop
-        # looks up on self/the backend (_run_once, _run_ready(_debug), time,
-        # backend.poll, backend.poll_and_run); see _metrics.py and _clock.py.
+        # looks up on self or on the backend: _run_ready, _run_ready_debug and
+        # backend.poll_and_run (_metrics.py); time and backend.poll (_clock.py).
         self._meter: Meter | None = None
         if metrics is None:
             metrics = metrics_enabled_by_default()
@@ -290,7 +290,6 @@ class EventLoop(  # type: ignore[misc]
         # down the state of the run that is going on.
         self._run_forever_setup()
         try:
-            # Looked up on the instance: a metered loop wraps it (HOOK, health).
             run_once = self._run_once
             while True:
                 run_once()

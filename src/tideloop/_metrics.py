@@ -9,9 +9,11 @@ What is measured:
 - **lag**: for each timer callback, how late it ran (loop time when it ran
   minus its deadline), in a histogram with fixed log-spaced buckets (1-2-5 per
   decade, 10 µs to 10 s, then one overflow bucket), with count, sum and max;
-- **busy and idle time**: each iteration of the run loop is split into the
-  time spent waiting in the backend's poll (idle) and the rest (busy:
-  running callbacks, timers, flushing writes); utilisation is busy / total;
+- **busy and idle time**: the time the loop ran, split into the time spent
+  waiting in the backend's poll (idle) and the rest (busy: running callbacks,
+  timers, flushing writes); utilisation is busy / total. These come from the
+  always-on counters of ``loop.stats()`` (``run_seconds``, ``poll_seconds``,
+  ``polls``: one poll per iteration), so they cost nothing more;
 - **slow callbacks**: callbacks that ran at least ``loop.slow_callback_duration``
   seconds (asyncio's setting, 0.1 by default), in or out of debug mode: a count,
   the last ``SLOW_CALLBACKS_KEPT`` of them and the slowest ``SLOW_CALLBACKS_KEPT``,
@@ -20,11 +22,8 @@ What is measured:
 How the meter joins a loop, without a second copy of the run loop (the seams,
 see ``attach``): it replaces, on the loop *instance*, the methods that the run
 loop looks up on ``self``:
-- ``_run_once`` (read by ``run_forever`` when it starts) is wrapped to time
-  each iteration; the backend's ``poll_seconds`` (always counted) is the idle
-  part;
 - ``_run_ready`` and ``_run_ready_debug`` (the handle runners) are replaced by
-  one metered runner that also does the debug runner's work in debug mode;
+  metered runners (the debug one also does the debug runner's work);
 - the backend's ``poll_and_run`` (the direct path that runs I/O callbacks
   straight from the poll) is replaced by a poll, a dispatch to the ready
   queue and the metered runner, in the same order, so I/O callbacks are timed.
@@ -44,7 +43,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ._handles import format_callback_source
+from ._handles import TimerHandle, format_callback_source
 
 __all__ = ["LAG_BUCKET_BOUNDS_S", "LagHistogram", "LoopMetrics", "SlowCallback"]
 
@@ -182,10 +181,7 @@ class Meter:
 
     def __init__(self, loop: Any) -> None:
         self.loop = loop
-        self.iterations = 0
         self.callbacks = 0
-        self.iteration_seconds = 0.0
-        self.idle_seconds = 0.0
         self.lag_counts = [0] * (len(LAG_BUCKET_BOUNDS_S) + 1)
         self.lag_count = 0
         self.lag_sum = 0.0
@@ -218,12 +214,17 @@ class Meter:
             heapq.heapreplace(self.slowest, entry)
 
     def snapshot(self) -> LoopMetrics:
-        busy = self.iteration_seconds - self.idle_seconds
+        # Iterations and the busy/idle split come from the counters that are
+        # always on: one poll per iteration, the time spent in polls, and the
+        # time the loop ran.
+        stats = self.loop.stats()
+        idle = stats["poll_seconds"]
+        busy = stats["run_seconds"] - idle
         return LoopMetrics(
-            iterations=self.iterations,
+            iterations=stats["polls"],
             callbacks=self.callbacks,
             busy_seconds=busy if busy > 0.0 else 0.0,
-            idle_seconds=self.idle_seconds,
+            idle_seconds=idle,
             lag=LagHistogram(
                 count=self.lag_count,
                 sum=self.lag_sum,
@@ -245,32 +246,63 @@ def attach(loop: Any) -> Meter:
     backend = loop._backend
     ready = loop._ready
     report = loop._report_callback_error
-    timer_type = asyncio.TimerHandle
-    run_once = loop._run_once
-
-    def metered_run_once() -> None:
-        t0 = _monotonic()
-        p0 = backend.poll_seconds
-        try:
-            run_once()
-        finally:
-            meter.iterations += 1
-            meter.iteration_seconds += _monotonic() - t0
-            meter.idle_seconds += backend.poll_seconds - p0
+    record_lag = meter.record_lag
 
     def metered_run_ready(ntodo: int) -> None:
+        # The hot one (metrics on, debug off). One clock read per callback:
+        # each callback's time runs from the end of the one before it.
         popleft = ready.popleft
         clock = _monotonic
-        debug = loop._debug
+        threshold = loop.slow_callback_duration
+        ran = 0
         handle: Any = None
+        callback: Any = None
+        args: Any = None
+        t0 = clock()
+        try:
+            for _ in range(ntodo):
+                handle = popleft()
+                if handle._cancelled:
+                    continue
+                if handle.__class__ is TimerHandle:
+                    record_lag(loop.time() - handle._when)
+                callback = handle._callback
+                args = handle._args
+                try:
+                    if args:
+                        handle._context.run(callback, *args)
+                    else:
+                        handle._context.run(callback)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    report(handle, exc)
+                ran += 1
+                t1 = clock()
+                if t1 - t0 >= threshold:
+                    meter.record_slow(handle, callback, args, t1 - t0)
+                t0 = t1
+        finally:
+            meter.callbacks += ran
+            # An exception kept by a handler references this frame: drop the
+            # last handle so it does not keep a task (and its error) alive.
+            handle = callback = args = None
+
+    def metered_run_ready_debug(ntodo: int) -> None:
+        # The debug runner's work (current handle, slow-callback warning and
+        # count), measured as above.
+        popleft = ready.popleft
+        clock = _monotonic
+        handle: Any = None
+        callback: Any = None
+        args: Any = None
         for _ in range(ntodo):
             handle = popleft()
             if handle._cancelled:
                 continue
-            if isinstance(handle, timer_type):
-                meter.record_lag(loop.time() - handle._when)  # type: ignore[attr-defined]
-            if debug:
-                loop._current_handle = handle
+            if handle.__class__ is TimerHandle:
+                record_lag(loop.time() - handle._when)
+            loop._current_handle = handle
             callback = handle._callback
             args = handle._args
             t0 = clock()
@@ -281,19 +313,13 @@ def attach(loop: Any) -> Meter:
             except BaseException as exc:
                 report(handle, exc)
             finally:
-                if debug:
-                    loop._current_handle = None
+                loop._current_handle = None
             dt = clock() - t0
             meter.callbacks += 1
-            threshold = loop.slow_callback_duration
-            if dt >= threshold:
+            if dt >= loop.slow_callback_duration:
                 meter.record_slow(handle, callback, args, dt)
-                if debug:
-                    # What the debug runner does (and asyncio in debug mode).
-                    loop._slow_callbacks += 1
-                    logger.warning("Executing %s took %.3f seconds", format_handle(handle), dt)
-        # An exception kept by a handler references this frame: drop the last
-        # handle so it does not keep a task (and its error) alive.
+                loop._slow_callbacks += 1
+                logger.warning("Executing %s took %.3f seconds", format_handle(handle), dt)
         handle = callback = args = None
 
     def metered_poll_and_run(timeout: float | None, report_error: Any) -> int:
@@ -312,12 +338,14 @@ def attach(loop: Any) -> Meter:
         n = len(ready) - queued
         if n:
             ready.rotate(n)  # the I/O handles to the front, in order
-            metered_run_ready(n)
+            if loop._debug:
+                metered_run_ready_debug(n)
+            else:
+                metered_run_ready(n)
         return n
 
-    loop._run_once = metered_run_once
     loop._run_ready = metered_run_ready
-    loop._run_ready_debug = metered_run_ready
+    loop._run_ready_debug = metered_run_ready_debug
     backend.poll_and_run = metered_poll_and_run
     if _collector is not None:
         _collector.append(loop)
