@@ -25,8 +25,8 @@ loop looks up on ``self``:
 - ``_run_ready`` and ``_run_ready_debug`` (the handle runners) are replaced by
   metered runners (the debug one also does the debug runner's work);
 - the backend's ``poll_and_run`` (the direct path that runs I/O callbacks
-  straight from the poll) is replaced by a poll, a dispatch to the ready
-  queue and the metered runner, in the same order, so I/O callbacks are timed.
+  straight from the poll) is replaced by the same steps with each callback
+  timed (it uses the backend's ``poll``, ``_collect`` and counters).
 A loop without metrics runs exactly the code it runs today.
 
 Must not import the loop module (the loop imports this one).
@@ -323,26 +323,47 @@ def attach(loop: Any) -> Meter:
         handle = callback = args = None
 
     def metered_poll_and_run(timeout: float | None, report_error: Any) -> int:
-        # The backend's direct path, as poll + dispatch + run: the same
-        # callbacks in the same order (the ready queue was empty before the
-        # poll; what other threads queued during it stays ahead of the I/O
-        # handles in the queue, as the direct path leaves it).
+        # The backend's direct path (Backend.poll_and_run: poll, collect the
+        # handles, run them) with each callback timed. The loop takes this
+        # path only outside debug mode, and I/O handles are never timers.
+        clock = _monotonic
         backend.polls += 1
-        t0 = _monotonic()
+        t0 = clock()
         events = backend.poll(timeout)
-        backend.poll_seconds += _monotonic() - t0
-        queued = backend.queued_during_poll = len(ready)
+        t1 = clock()
+        backend.poll_seconds += t1 - t0
+        backend.queued_during_poll = len(ready)
         if not events:
             return 0
-        backend.dispatch(events)
-        n = len(ready) - queued
-        if n:
-            ready.rotate(n)  # the I/O handles to the front, in order
-            if loop._debug:
-                metered_run_ready_debug(n)
-            else:
-                metered_run_ready(n)
-        return n
+        backend.events += len(events)
+        todo: list[Any] = []
+        backend._collect(events, todo.append)
+        threshold = loop.slow_callback_duration
+        ran = 0
+        t0 = t1
+        try:
+            for handle in todo:
+                if handle._cancelled:
+                    continue
+                callback = handle._callback
+                args = handle._args
+                try:
+                    if args:
+                        handle._context.run(callback, *args)
+                    else:
+                        handle._context.run(callback)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    report(handle, exc)
+                ran += 1
+                t1 = clock()
+                if t1 - t0 >= threshold:
+                    meter.record_slow(handle, callback, args, t1 - t0)
+                t0 = t1
+        finally:
+            meter.callbacks += ran
+        return len(todo)
 
     loop._run_ready = metered_run_ready
     loop._run_ready_debug = metered_run_ready_debug
