@@ -88,7 +88,8 @@ def main() -> None:
     parser.add_argument("n", type=int)
     parser.add_argument("--metrics", action="store_true", help="new_event_loop(metrics=True)")
     args = parser.parse_args()
-    loop = tideloop.new_event_loop(metrics=args.metrics)
+    # Without --metrics, no argument: the script also runs on versions before metrics.
+    loop = tideloop.new_event_loop(metrics=True) if args.metrics else tideloop.new_event_loop()
     try:
         {"callsoon": callsoon, "echo": echo}[args.workload](loop, args.n)
     finally:
