@@ -166,6 +166,7 @@ def hog():
 
 async def main():
     loop = asyncio.get_running_loop()
+    loop.set_debug(False)  # debug mode (PYTHONASYNCIODEBUG=1) would log the slow one
     loop.slow_callback_duration = 0.1
     for _ in range(30):
         await asyncio.sleep(0.001)
