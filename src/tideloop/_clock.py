@@ -17,7 +17,7 @@ does not know that a reply is on its way, so with a small threshold a
 timeout can fire before a reply that a real clock would have seen in time.
 Give such tests a threshold longer than the peers' real latency.
 
-How the clock joins a loop (the only seams it uses, see ``attach``):
+How the clock joins a loop (the only seams it uses, see ``_attach``):
 - the loop reads its time through ``self.time()``, looked up on the instance:
   the clock sets the instance attribute ``time`` (so ``mock.patch.object(loop,
   "time")`` still replaces it for the duration of a test, as on asyncio);
@@ -117,7 +117,7 @@ class VirtualClock:
 
     # -- joining a loop ------------------------------------------------------------
 
-    def attach(self, loop: Any) -> None:
+    def _attach(self, loop: Any) -> None:
         """Make ``loop`` run on this clock (called by the loop's constructor)."""
         self._loops.add(loop)
         _clocks[loop] = self

@@ -185,7 +185,7 @@ class EventLoop(  # type: ignore[misc]
         if metrics:
             self._meter = attach_meter(self)
         if clock is not None:
-            clock.attach(self)
+            clock._attach(self)
         self._closed = False
 
     def __repr__(self) -> str:
