@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +173,69 @@ def test_installed_console_script(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "tideloop._loop.EventLoop ['a']"
+
+
+STATS_PROGRAM = """
+import asyncio, sys, time
+
+def hog():
+    time.sleep(0.15)
+
+async def main():
+    loop = asyncio.get_running_loop()
+    loop.set_debug(False)  # debug mode (PYTHONASYNCIODEBUG=1) would log the slow one
+    loop.slow_callback_duration = 0.1
+    for _ in range(30):
+        await asyncio.sleep(0.001)
+    loop.call_soon(hog)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+asyncio.run(main())
+print("ran", sys.argv[1:])
+"""
+
+
+@pytest.mark.timeout(60)
+def test_run_stats_prints_a_summary(tmp_path: Path) -> None:
+    script = tmp_path / "prog.py"
+    script.write_text(STATS_PROGRAM)
+    proc = _run("--stats", str(script), "--stats", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    # An option after the program belongs to the program.
+    assert proc.stdout == "ran ['--stats']\n"
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "tideloop: 1 loop measured"
+    assert re.fullmatch(
+        r"loop 1 \(\w+\): \d+ iterations, \d+ callbacks, \d+ I/O events in .+", lines[1]
+    ), lines[1]
+    iterations, callbacks = (
+        int(n) for n in re.findall(r"(\d+) (?:iterations|callbacks)", lines[1])
+    )
+    assert iterations >= 30 and callbacks >= 30
+    assert re.fullmatch(r"  utilisation \d+\.\d% \(busy .+, idle .+\)", lines[2]), lines[2]
+    assert re.fullmatch(
+        r"  timer lag: 3\d timers, p50 <= .+, p90 <= .+, p99 <= .+, max .+", lines[3]
+    ), lines[3]
+    assert lines[4] == "  slow callbacks (>= 100.0 ms): 1"
+    assert re.fullmatch(r" +\d+\.\d ms  <Handle hog\(\) at .*prog\.py:\d+>", lines[5]), lines[5]
+    assert len(lines) == 6
+
+
+@pytest.mark.timeout(60)
+def test_run_stats_module_and_exit_status(tmp_path: Path) -> None:
+    (tmp_path / "failing.py").write_text(
+        "import asyncio, sys\nasyncio.run(asyncio.sleep(0))\nsys.exit(4)\n"
+    )
+    proc = _run("--stats", "-m", "failing", cwd=tmp_path)
+    assert proc.returncode == 4
+    assert proc.stderr.startswith("tideloop: 1 loop measured\n")
+    assert "  timer lag: no timers ran\n" in proc.stderr
+
+
+@pytest.mark.timeout(60)
+def test_run_without_stats_prints_nothing_extra(tmp_path: Path) -> None:
+    script = tmp_path / "prog.py"
+    script.write_text(STATS_PROGRAM)
+    proc = _run(str(script), cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == ""

@@ -20,6 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = {
     "EventLoop",
     "EventLoopPolicy",
+    "LagHistogram",
+    "LoopMetrics",
+    "SlowCallback",
+    "VirtualClock",
     "__version__",
     "allow_in_blockbuster",
     "available_backends",
@@ -85,9 +89,10 @@ def test_event_loop_is_an_asyncio_loop() -> None:
 
 def test_new_event_loop_signature() -> None:
     params = inspect.signature(tideloop.new_event_loop).parameters
-    assert list(params) == ["backend"]
-    assert params["backend"].kind is inspect.Parameter.KEYWORD_ONLY
-    assert params["backend"].default is None
+    assert list(params) == ["backend", "clock", "metrics"]
+    for param in params.values():
+        assert param.kind is inspect.Parameter.KEYWORD_ONLY
+        assert param.default is None
 
 
 def test_run_signature() -> None:
@@ -128,7 +133,28 @@ def test_typed_package() -> None:
     assert (Path(tideloop.__file__).parent / "py.typed").exists()
 
 
+# Public modules, each an optional integration that the package does not import
+# itself: the pytest plugin and the OpenTelemetry bridge.
+PUBLIC_MODULES = {"testing.py", "otel.py"}
+
+
 def test_private_modules_stay_private() -> None:
     package = Path(tideloop.__file__).parent
     for path in package.glob("*.py"):
-        assert path.name.startswith("_"), f"public module {path.name}"
+        if path.name not in PUBLIC_MODULES:
+            assert path.name.startswith("_"), f"public module {path.name}"
+    assert {p.name for p in package.glob("*.py")} >= PUBLIC_MODULES
+
+
+def test_optional_integrations_are_not_imported() -> None:
+    # The pytest plugin and the OpenTelemetry bridge load their third-party
+    # packages only when used: importing tideloop imports neither.
+    import subprocess
+
+    code = (
+        "import sys, tideloop, tideloop.testing;"
+        "print(sorted(m for m in ('pytest', 'opentelemetry') if m in sys.modules))"
+    )
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from ._backends import available_backends, default_backend
 from ._blockbuster import allow_in_blockbuster
+from ._clock import VirtualClock
 from ._loop import EventLoop, new_event_loop
+from ._metrics import LagHistogram, LoopMetrics, SlowCallback
 from ._runner import EventLoopPolicy, install, run
 
 __version__ = "0.1.0"
@@ -20,6 +22,10 @@ __version__ = "0.1.0"
 __all__ = [
     "EventLoop",
     "EventLoopPolicy",
+    "LagHistogram",
+    "LoopMetrics",
+    "SlowCallback",
+    "VirtualClock",
     "__version__",
     "allow_in_blockbuster",
     "available_backends",

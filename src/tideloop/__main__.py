@@ -1,10 +1,12 @@
 """Command line: ``python -m tideloop`` / ``tideloop``.
 
 * ``tideloop info [--json]``: versions, backends, OS features;
-* ``tideloop run FILE [ARGS]`` / ``tideloop run -m MODULE [ARGS]``: run a
-  program as ``python FILE`` / ``python -m MODULE`` would, with tideloop as
-  the loop that ``asyncio.run``/``asyncio.Runner`` create (through the event
-  loop policy, the extension point both consult when no loop_factory is given).
+* ``tideloop run [--stats] FILE [ARGS]`` / ``tideloop run [--stats] -m MODULE
+  [ARGS]``: run a program as ``python FILE`` / ``python -m MODULE`` would,
+  with tideloop as the loop that ``asyncio.run``/``asyncio.Runner`` create
+  (through the event loop policy, the extension point both consult when no
+  loop_factory is given); ``--stats`` meters every loop and prints a health
+  summary to stderr when the program ends.
 
 The benchmark suite is not part of the package: it lives in the repository's
 ``benchmarks/`` and runs from a checkout (``python -m benchmarks``).
@@ -89,7 +91,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    import runpy
     import warnings
 
     from ._runner import install
@@ -114,6 +115,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         install()
+    # --stats: every loop made from here on is metered and kept for the summary.
+    from ._metrics import collect, format_summary
+
+    metered = collect() if args.stats else None
+    try:
+        return _run_program(args)
+    finally:
+        if metered is not None:
+            sys.stdout.flush()
+            print(format_summary(metered), file=sys.stderr)
+
+
+def _run_program(args: argparse.Namespace) -> int:
+    import runpy
+
     try:
         if args.module:
             runpy.run_module(args.module, run_name="__main__", alter_sys=True)
@@ -146,21 +162,29 @@ def _parse_run(parser: argparse.ArgumentParser, rest: list[str]) -> argparse.Nam
     name or the file belongs to the program, options and ``--`` included
     (argparse would take ``-x`` after ``-m MODULE`` as one of ours).
     """
+    stats = False
     for i, token in enumerate(rest):
+        if token == "--stats":
+            stats = True
+            continue
         if token == "-m":
             if i + 1 == len(rest):
                 break  # argparse reports the missing MODULE
-            return argparse.Namespace(module=rest[i + 1], target=None, args=rest[i + 2 :])
+            return argparse.Namespace(
+                module=rest[i + 1], target=None, args=rest[i + 2 :], stats=stats
+            )
         if token.startswith("-m"):
-            return argparse.Namespace(module=token[2:], target=None, args=rest[i + 1 :])
+            return argparse.Namespace(
+                module=token[2:], target=None, args=rest[i + 1 :], stats=stats
+            )
         if token == "--":
             target = rest[i + 1] if i + 1 < len(rest) else None
-            return argparse.Namespace(module=None, target=target, args=rest[i + 2 :])
+            return argparse.Namespace(module=None, target=target, args=rest[i + 2 :], stats=stats)
         if token.startswith("-"):
             break  # -h/--help, or an unknown option: argparse's message
-        return argparse.Namespace(module=None, target=token, args=rest[i + 1 :])
+        return argparse.Namespace(module=None, target=token, args=rest[i + 1 :], stats=stats)
     else:
-        return argparse.Namespace(module=None, target=None, args=[])
+        return argparse.Namespace(module=None, target=None, args=[], stats=stats)
     parser.parse_args(["run", *rest])  # prints help or the usage error, and exits
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -190,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
         "asyncio.run() and asyncio.Runner() create are tideloop loops.",
     )
     # For the help text and usage errors; main() splits run's arguments itself.
+    p_run.add_argument(
+        "--stats",
+        action="store_true",
+        help="meter every loop; print iterations, callbacks, timer lag, utilisation and "
+        "the slowest callbacks to stderr when the program ends",
+    )
     p_run.add_argument("-m", dest="module", metavar="MODULE", help="run a module as a script")
     p_run.add_argument("target", nargs="?", metavar="FILE", help="the script to run")
     p_run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the program")

@@ -44,7 +44,7 @@ import warnings
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
-from typing import Any, TypeVar, TypeVarTuple, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack
 
 from ._backends import make_backend
 from ._errors import ErrorsPart
@@ -56,6 +56,10 @@ from ._handles import (
     set_result_unless_cancelled,
 )
 from ._io import LoopIO
+from ._metrics import LoopMetrics, Meter, metrics_enabled_by_default
+
+if TYPE_CHECKING:
+    from ._clock import VirtualClock
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
@@ -108,7 +112,13 @@ def _format_handle(handle: asyncio.Handle) -> str:
 class LoopCore(ErrorsPart):
     """The loop's core; ``EventLoop`` is this plus the parts above it."""
 
-    def __init__(self, *, backend: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        backend: str | None = None,
+        clock: VirtualClock | None = None,
+        metrics: bool | None = None,
+    ) -> None:
         super().__init__()
         # Closed until construction completes: a loop whose backend could not
         # be made has nothing to close and must not warn from __del__.
@@ -124,7 +134,7 @@ class LoopCore(ErrorsPart):
         # read it (DESIGN.md 5a). LoopIO owns it.
         self._transports = self._io.transports
         # The backend's two per-iteration calls, bound once.
-        self._poll = self._backend.poll
+        self._poll: Callable[[float | None], list[tuple[int, int]]] = self._backend.poll
         self._collect = self._backend.collect
         self._default_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._clock_resolution = time.get_clock_info("monotonic").resolution
@@ -145,6 +155,19 @@ class LoopCore(ErrorsPart):
         self._poll_seconds = 0.0
         self._run_seconds = 0.0
         self._run_started = 0.0
+        # Opt-in: a virtual clock (loop time and the waits in the backend's
+        # poll follow it) and metrics (the handle runner, wrapped). Each
+        # replaces an attribute on this instance, so a loop without them
+        # runs exactly the code above.
+        self._meter: Meter | None = None
+        if metrics is None:
+            metrics = metrics_enabled_by_default()
+        if metrics:
+            self._meter = Meter(self)
+            self._run_handles = self._run_handles_metered  # type: ignore[method-assign]
+        if clock is not None:
+            self.time = clock.time  # type: ignore[method-assign]
+            self._poll = clock._attach(self, self._poll, self._backend.wakeup)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -617,6 +640,32 @@ class LoopCore(ErrorsPart):
                 self._ready.extendleft(reversed(handles[index + 1 :]))
                 return
 
+    def _run_handles_metered(self, handles: Iterable[Any]) -> None:
+        """Metrics on (``new_event_loop(metrics=True)``): ``_run_handles``
+        one handle at a time, recording each timer's lag (its deadline to
+        now) and each callback's duration (slow callbacks) in the meter."""
+        meter = self._meter
+        assert meter is not None
+        clock = _monotonic
+        run = LoopCore._run_handles
+        for handle in handles:
+            if handle._cancelled:
+                continue
+            if handle.__class__ is TimerHandle:
+                meter.record_lag(self.time() - handle._when)
+            # Read before the call: a handle cancelled while it runs forgets them.
+            callback = handle._callback
+            args = handle._args
+            t0 = clock()
+            try:
+                run(self, [handle])
+            except (SystemExit, KeyboardInterrupt):
+                if type(handles) is list:
+                    self._requeue_after(handles, handle)
+                raise
+            meter.record_callback(handle, callback, args, clock() - t0)
+        handle = callback = args = None
+
     def _run_handles_debug(self, handles: Iterable[Any]) -> None:
         """Debug mode: ``_run_handles`` one handle at a time, timing each and
         logging slow ones, with ``_current_handle`` set as asyncio does."""
@@ -728,6 +777,20 @@ class LoopCore(ErrorsPart):
         return self._remove_writer(fd)
 
     # -- introspection -------------------------------------------------------------
+
+    def metrics(self) -> LoopMetrics:
+        """Lag, busy/idle time and slow callbacks (docs/metrics.md).
+
+        Only a loop made with ``new_event_loop(metrics=True)`` (or with
+        ``TIDELOOP_METRICS=1`` in the environment) measures them; on another
+        loop this raises RuntimeError.
+        """
+        if self._meter is None:
+            raise RuntimeError(
+                "metrics are off for this loop: create it with "
+                "tideloop.new_event_loop(metrics=True) or set TIDELOOP_METRICS=1"
+            )
+        return self._meter.snapshot()
 
     def stats(self) -> dict[str, Any]:
         """Counters for monitoring, cheap enough to stay on.

@@ -36,7 +36,12 @@ use ``LoopIO`` (``_io``) and the loop's public API.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._subprocess import SubprocessPart
+
+if TYPE_CHECKING:
+    from ._clock import VirtualClock
 
 __all__ = ["EventLoop", "new_event_loop"]
 
@@ -45,6 +50,16 @@ class EventLoop(SubprocessPart):
     """A complete asyncio event loop. Create it with ``tideloop.new_event_loop()``."""
 
 
-def new_event_loop(*, backend: str | None = None) -> EventLoop:
-    """A new tideloop event loop; usable as ``loop_factory`` for asyncio.run/Runner."""
-    return EventLoop(backend=backend)
+def new_event_loop(
+    *,
+    backend: str | None = None,
+    clock: VirtualClock | None = None,
+    metrics: bool | None = None,
+) -> EventLoop:
+    """A new tideloop event loop; usable as ``loop_factory`` for asyncio.run/Runner.
+
+    ``backend`` picks the I/O backend; ``clock`` (a :class:`VirtualClock`)
+    runs the loop's timers in virtual time; ``metrics=True`` turns on
+    ``loop.metrics()`` (default: the ``TIDELOOP_METRICS`` environment variable).
+    """
+    return EventLoop(backend=backend, clock=clock, metrics=metrics)

@@ -46,8 +46,8 @@ class SignalsPart(LoopCore):
     """add_signal_handler/remove_signal_handler, and the signal wakeup fd the
     loop holds while it runs in the main thread."""
 
-    def __init__(self, *, backend: str | None = None) -> None:
-        super().__init__(backend=backend)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self._signal_handlers: dict[int, Handle] = {}
         self._ssock: socket.socket | None = None
         self._csock: socket.socket | None = None

@@ -93,8 +93,8 @@ def _check_popen_options(
 class SubprocessPart(PipesPart):
     """``subprocess_exec``/``subprocess_shell`` for :class:`EventLoop`."""
 
-    def __init__(self, *, backend: str | None = None) -> None:
-        super().__init__(backend=backend)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         # Transports whose child is not reaped yet (insertion ordered).
         self._subprocess_children: dict[SubprocessTransport, None] = {}
 
