@@ -33,7 +33,7 @@ pytestmark = pytest.mark.timeout(30)
 KINDS = ["tcp", "unix", "udp", "read_pipe", "write_pipe", "subprocess", "tls"]
 
 # Public names tideloop adds, per kind ("loop" for the loop itself).
-TIDELOOP_ADDITIONS: dict[str, set[str]] = {"loop": {"stats"}}
+TIDELOOP_ADDITIONS: dict[str, set[str]] = {"loop": {"stats", "metrics"}}
 
 ABCS = (
     asyncio.BaseTransport,
