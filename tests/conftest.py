@@ -11,10 +11,13 @@ import asyncio
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 
 import tideloop
+
+from .support.clock import FakeClock
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
@@ -94,3 +97,12 @@ def loop(loop_factory: LoopFactory, errors: ErrorLog) -> Iterator[asyncio.Abstra
     leaked = _open_fds() - before
     assert not leaked, f"file descriptors leaked: {sorted(leaked)}"
     assert not errors, f"unexpected exception handler calls: {list(errors)}"
+
+
+@pytest.fixture
+def fake_clock(loop: asyncio.AbstractEventLoop) -> Iterator[FakeClock]:
+    """The loop's ``time()`` replaced by a clock the test advances
+    (tests/support/clock.py), starting at the loop's current time."""
+    clock = FakeClock(loop.time())
+    with mock.patch.object(loop, "time", clock.time):
+        yield clock

@@ -18,11 +18,13 @@ import signal
 import sys
 import threading
 import warnings
+import weakref
 from typing import Any
 
 import pytest
 
 from .conftest import ErrorLog, LoopFactory
+from .support.clock import FakeClock
 
 
 def _env_debug() -> bool:
@@ -737,12 +739,15 @@ def test_shutdown_default_executor_timeout_argument_fast_path(
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="timeout= added in Python 3.12")
-def test_shutdown_default_executor_timeout_expires(loop: asyncio.AbstractEventLoop) -> None:
+def test_shutdown_default_executor_timeout_expires(
+    loop: asyncio.AbstractEventLoop, fake_clock: FakeClock
+) -> None:
     # A job that outlives the timeout. Python 3.12.3+ and 3.13 (gh-111358,
     # listed in the 3.12.3 changelog) stop waiting after `timeout` seconds and
     # warn; 3.12.0-3.12.2 awaited the executor's full shutdown before applying
     # the timeout to a thread join, so they wait for the job and never warn.
     # The job is released by a loop timer that fires long after the timeout.
+    # Both are loop timers: the fake clock moves 10 ms per loop iteration.
     release = threading.Event()
     started = threading.Event()
 
@@ -756,7 +761,7 @@ def test_shutdown_default_executor_timeout_expires(loop: asyncio.AbstractEventLo
         loop.call_later(1.0, release.set)
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
-            await loop.shutdown_default_executor(timeout=0.05)
+            await fake_clock.advance_until(loop.shutdown_default_executor(timeout=0.05), 0.01)
         released_before_return = release.is_set()
         release.set()
         await fut
@@ -922,11 +927,15 @@ def test_del_unclosed_loop_warns_and_closes(loop_factory: LoopFactory) -> None:
 
 def test_del_closed_loop_is_silent(loop_factory: LoopFactory) -> None:
     lp = loop_factory()
+    ref = weakref.ref(lp)
     lp.close()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    gc.collect()  # earlier tests' garbage is not this test's business
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
         del lp
         gc.collect()
+    assert ref() is None, "the loop was not collected: nothing was checked"
+    assert [(w.category, str(w.message)) for w in record] == []
 
 
 # --------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import pytest
 
 from .conftest import ErrorLog
 from .support.blocking import wait_until_blocked_in_poll
+from .support.clock import FakeClock
 
 var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="default")
 
@@ -408,15 +409,61 @@ def test_none_checks_precede_closed_check(loop: asyncio.AbstractEventLoop) -> No
         loop.call_at(None, _noop)  # type: ignore[arg-type]
 
 
-def test_timers_fire_in_time_order(loop: asyncio.AbstractEventLoop) -> None:
+def test_timers_fire_in_time_order(loop: asyncio.AbstractEventLoop, fake_clock: FakeClock) -> None:
     fired: list[int] = []
     base = loop.time()
     offsets = list(range(20))
     random.Random(7).shuffle(offsets)
     for k in offsets:
         loop.call_at(base + k * 0.002, fired.append, k)
-    loop.run_until_complete(asyncio.sleep(0.06))
-    assert fired == sorted(offsets)
+    for k in range(20):
+        # Just before its deadline a timer has not fired; at it, it has,
+        # after every earlier one.
+        if k:
+            fake_clock.set(base + k * 0.002 - 0.001)
+            _run_once(loop)
+            assert fired == list(range(k))
+        fake_clock.set(base + k * 0.002)
+        _run_once(loop)
+        assert fired == list(range(k + 1))
+
+
+def test_timers_due_together_fire_in_time_order(
+    loop: asyncio.AbstractEventLoop, fake_clock: FakeClock
+) -> None:
+    fired: list[int] = []
+    base = loop.time()
+    offsets = list(range(20))
+    random.Random(7).shuffle(offsets)
+    for k in offsets:
+        loop.call_at(base + k * 0.002, fired.append, k)
+    fake_clock.advance(1.0)
+    _run_once(loop)  # all due in one iteration
+    assert fired == list(range(20))
+
+
+def test_equal_deadlines_fire_together(
+    loop: asyncio.AbstractEventLoop, fake_clock: FakeClock, is_tideloop: bool
+) -> None:
+    fired: list[int] = []
+    when = loop.time() + 5
+    for k in range(10):
+        loop.call_at(when, fired.append, k)
+        loop.call_later(5, fired.append, 10 + k)  # the same deadline
+    fake_clock.advance(4.999)
+    _run_once(loop)
+    assert fired == []
+    fake_clock.advance(0.001)
+    _run_once(loop)
+    in_order = [k for pair in zip(range(10), range(10, 20), strict=True) for k in pair]
+    if is_tideloop:
+        # tideloop keeps timers with equal deadlines in scheduling order.
+        assert fired == in_order
+    else:
+        # asyncio's heap compares deadlines only: equal ones come out in
+        # heap order, not in scheduling order.
+        assert sorted(fired) == sorted(in_order)
+        assert fired != in_order
 
 
 def test_past_timers_fire_in_time_order(loop: asyncio.AbstractEventLoop) -> None:
@@ -452,6 +499,7 @@ def test_call_later_zero_and_negative_run_after_ready_callbacks(
 
 
 def test_call_later_waits(loop: asyncio.AbstractEventLoop) -> None:
+    # On the real clock: the loop sleeps in its poll until the timer is due.
     fut = loop.create_future()
     start = loop.time()
     loop.call_later(0.05, lambda: fut.set_result(loop.time()))
@@ -468,7 +516,9 @@ def test_timer_callback_args(loop: asyncio.AbstractEventLoop) -> None:
     assert calls == [(1, "two", None), (3,)]
 
 
-def test_many_timers_mostly_cancelled(loop: asyncio.AbstractEventLoop) -> None:
+def test_many_timers_mostly_cancelled(
+    loop: asyncio.AbstractEventLoop, fake_clock: FakeClock
+) -> None:
     # Debug mode captures a stack per handle: ~10x slower and not under test.
     loop.set_debug(False)
     n = 100_000
@@ -483,13 +533,20 @@ def test_many_timers_mostly_cancelled(loop: asyncio.AbstractEventLoop) -> None:
         if k not in keep:
             h.cancel()
     del handles
-    loop.run_until_complete(asyncio.sleep(0.06))
+    _run_once(loop)  # nothing due yet: the cancelled timers are pruned
+    assert fired == []
+    fake_clock.set(base + 0.01)  # the first half of the deadlines
+    _run_once(loop)
+    assert fired == sorted(k for k in keep if base + 0.02 * k / n <= base + 0.01)
+    fake_clock.set(base + 0.02)
+    _run_once(loop)
     assert fired == sorted(keep)
 
 
-def test_cancel_after_timer_fired(loop: asyncio.AbstractEventLoop) -> None:
+def test_cancel_after_timer_fired(loop: asyncio.AbstractEventLoop, fake_clock: FakeClock) -> None:
     fired: list[int] = []
-    handles = [loop.call_later(0, fired.append, i) for i in range(100)]
+    handles = [loop.call_later(i * 1e-6, fired.append, i) for i in range(100)]
+    fake_clock.advance(1e-3)
     _run_once(loop)
     assert fired == list(range(100))
     for h in handles:
@@ -500,18 +557,123 @@ def test_cancel_after_timer_fired(loop: asyncio.AbstractEventLoop) -> None:
     fired.clear()
     base = loop.time()
     for i in reversed(range(100)):
-        loop.call_at(base + i * 1e-4, fired.append, i)
-    loop.run_until_complete(asyncio.sleep(0.03))
+        loop.call_at(base + 1 + i * 1e-4, fired.append, i)
+    _run_once(loop)
+    assert fired == []
+    fake_clock.advance(1 + 99e-4 + 1e-6)
+    _run_once(loop)
     assert fired == list(range(100))
 
 
-def test_cancelled_timer_does_not_keep_loop_busy(loop: asyncio.AbstractEventLoop) -> None:
+def test_cancelled_timer_does_not_keep_loop_busy(
+    loop: asyncio.AbstractEventLoop, fake_clock: FakeClock
+) -> None:
     fired: list[str] = []
     h = loop.call_later(0.01, fired.append, "cancelled")
     h.cancel()
     loop.call_later(0.03, fired.append, "kept")
-    loop.run_until_complete(asyncio.sleep(0.05))
+    fake_clock.advance(0.02)  # past the cancelled timer's deadline
+    _run_once(loop)
+    assert fired == []
+    fake_clock.advance(0.01)
+    _run_once(loop)
     assert fired == ["kept"]
+
+
+# --------------------------------------------------------------------------
+# timeouts, on the fake clock
+# --------------------------------------------------------------------------
+
+
+def _started(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[Any]:
+    """A task that has run its first step (and so scheduled its timers)."""
+    task = loop.create_task(coro)
+    _run_once(loop)
+    assert not task.done()
+    return task
+
+
+def test_sleep_ends_at_its_deadline(loop: asyncio.AbstractEventLoop, fake_clock: FakeClock) -> None:
+    task = _started(loop, asyncio.sleep(10, result="slept"))
+    fake_clock.advance(9.999)
+    _run_once(loop)
+    assert not task.done()
+    fake_clock.advance(0.001)
+    assert loop.run_until_complete(task) == "slept"
+
+
+def test_wait_for_times_out_at_its_deadline(
+    loop: asyncio.AbstractEventLoop, fake_clock: FakeClock
+) -> None:
+    inner = loop.create_future()
+    task = _started(loop, asyncio.wait_for(inner, 5))
+    fake_clock.advance(4.999)
+    _run_once(loop)
+    assert not task.done()
+    fake_clock.advance(0.001)
+    with pytest.raises(TimeoutError):
+        loop.run_until_complete(task)
+    assert inner.cancelled()
+
+
+def test_wait_for_result_before_its_deadline(
+    loop: asyncio.AbstractEventLoop, fake_clock: FakeClock
+) -> None:
+    inner = loop.create_future()
+    task = _started(loop, asyncio.wait_for(inner, 5))
+    fake_clock.advance(4.999)
+    _run_once(loop)
+    inner.set_result("in time")
+    assert loop.run_until_complete(task) == "in time"
+    # The timeout's timer went with it: moving past the deadline changes nothing.
+    fake_clock.advance(10)
+    _run_once(loop)
+    assert task.result() == "in time"
+
+
+def test_timeout_context_rescheduled(
+    loop: asyncio.AbstractEventLoop, fake_clock: FakeClock
+) -> None:
+    seen: list[float | None] = []
+
+    async def main() -> None:
+        async with asyncio.timeout(5) as cm:
+            seen.append(cm.when())
+            cm.reschedule(loop.time() + 10)
+            seen.append(cm.when())
+            await loop.create_future()
+
+    start = loop.time()
+    task = _started(loop, main())
+    assert seen == [start + 5, start + 10]
+    fake_clock.advance(9.999)  # past the first deadline, before the second
+    _run_once(loop)
+    assert not task.done()
+    fake_clock.advance(0.001)
+    with pytest.raises(TimeoutError):
+        loop.run_until_complete(task)
+
+
+def test_timeouts_expire_in_deadline_order(
+    loop: asyncio.AbstractEventLoop, fake_clock: FakeClock
+) -> None:
+    expired: list[int] = []
+
+    async def waiter(k: int, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(loop.create_future(), seconds)
+        except TimeoutError:
+            expired.append(k)
+
+    deadlines = [3.0, 1.0, 2.0, 5.0, 4.0]
+    tasks = [loop.create_task(waiter(k, d)) for k, d in enumerate(deadlines)]
+    _run_once(loop)
+    for step in range(1, 6):
+        fake_clock.advance(1.0)
+        for _ in range(5):  # timeout, cancellation, TimeoutError: a few iterations
+            _run_once(loop)
+        assert expired == sorted(range(5), key=lambda k: deadlines[k])[:step]
+    loop.run_until_complete(asyncio.gather(*tasks))
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The backend contract: every available backend through the same cases."""
