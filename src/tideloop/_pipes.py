@@ -40,15 +40,17 @@ class PipesPart(DatagramPart):
         protocol = protocol_factory()
         waiter = self.create_future()
         transport = cls(self._io, pipe, protocol, waiter)  # type: ignore[arg-type]
+        # The fd as the transport saw it, for the debug log below: asyncio's
+        # pipe.fileno() there raises if the protocol closed the transport in
+        # connection_made().
+        fileno = pipe.fileno() if self._debug else -1
         try:
             await waiter
         except BaseException:
             transport.close()
             raise
         if self._debug:
-            # The fd as the transport saw it: asyncio's pipe.fileno() here
-            # raises if the protocol closed the transport in connection_made().
             logger.debug(
-                "%s pipe %r connected: (%r, %r)", kind, transport._fileno, transport, protocol
+                "%s pipe %r connected: (%r, %r)", kind, fileno, transport, protocol
             )
         return transport, protocol

@@ -58,7 +58,12 @@ def instrument(
     ref = weakref.ref(loop)
     base = dict(attributes or {})
     base["tideloop.backend"] = loop.stats()["backend"]
-    metered = loop._meter is not None
+    try:
+        loop.metrics()
+    except RuntimeError:  # metrics are off for this loop
+        metered = False
+    else:
+        metered = True
 
     def from_stats(key: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(_options: CallbackOptions) -> Iterable[Observation]:

@@ -327,18 +327,6 @@ def test_unwatching_one_direction_of_a_closed_fd_is_not_an_error(
     polled: bool,
     request: pytest.FixtureRequest,
 ) -> None:
-    if backend.name == "epoll":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=OSError,
-                reason="_epoll._register modifies the registration to the remaining "
-                "direction and lets EBADF out of epoll.modify (only ENOENT is handled), "
-                "against the stale-fd policy in _backends/_base.py; the reader is "
-                "already popped, so loop.remove_writer then returns True where asyncio "
-                "(which drops both directions) returns False",
-            )
-        )
     a, _b = fds.socketpair()
     fd = a.fileno()
     hr, hw = handle(hloop), handle(hloop)
@@ -664,14 +652,6 @@ def test_close_is_idempotent_and_releases_fds(
     assert a.fileno() in before  # the watched socket is the caller's, left open
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="Waker.close() sets its fds to -1 and Waker.wakeup() then raises ValueError "
-    "(it catches only OSError, meant for 'closed during shutdown'): a thread whose "
-    "call_soon_threadsafe races the loop's close() gets it; asyncio's _write_to_self "
-    "returns when its self-pipe is gone",
-)
 def test_wakeup_after_close_is_a_no_op(name: str) -> None:
     before = _open_fds()
     backend = backend_class(name)()

@@ -69,13 +69,16 @@ class Waker:
         if self.pending:
             return
         self.pending = True
+        fd = self.write_fd
+        if fd < 0:
+            return  # closed: a thread raced the loop's close()
         try:
-            if self.read_fd == self.write_fd:
-                os.eventfd_write(self.write_fd, 1)
+            if self.read_fd == fd:
+                os.eventfd_write(fd, 1)
             else:  # pragma: no cover - BSD/macOS
-                os.write(self.write_fd, b"\0")
+                os.write(fd, b"\0")
         except OSError:
-            # Full pipe (a wake-up is pending anyway) or closed during shutdown.
+            # Full pipe (a wake-up is pending anyway) or closed meanwhile.
             pass
 
     def drain(self) -> None:

@@ -49,6 +49,11 @@ class EpollBackend(Backend):
                 epoll.modify(fd, mask)
             except FileNotFoundError:
                 epoll.register(fd, mask)
+            except OSError as exc:
+                # Dropping one direction of an fd that was closed: the kernel
+                # forgot it with the close (EBADF), as for an unregister.
+                if exc.errno != errno.EBADF or (read and write) or not (old_read and old_write):
+                    raise
         else:
             try:
                 epoll.unregister(fd)
