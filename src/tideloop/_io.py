@@ -14,6 +14,8 @@ verbs:
 ``is_writing(fd)``
 ``flush_soon(transport)``     call ``transport._flush_if_queued()`` at the end
                               of this iteration, before the loop polls again
+                              (it is ``flush_queue.append``; a hot path may
+                              append to ``flush_queue`` itself)
 ``running``                   is the loop running (else nobody would flush:
                               a transport sends at once)
 ``ready``                     the loop's ready queue, to read only: a datagram
@@ -24,9 +26,11 @@ verbs:
                               duration of one read callback
 ``attach(fd, transport)``     fd is owned by a transport (add_reader and the
                               sock_* methods refuse it while it is open)
+``detach(fd)``                the transport gave the fd up (loop.sendfile)
 ``fd_released()``             a transport closed its descriptor: servers that
                               stopped accepting on EMFILE may accept again
 ``on_fd_released(cb)``        register such a server (``cb()`` is called once)
+``tls_read_view()``           the buffer TLS connections decrypt into
 ============================  ==================================================
 
 A readiness backend (epoll, poll, select, kqueue) implements the verbs by
@@ -54,9 +58,11 @@ from typing import Any, Final
 
 from ._backends import Backend
 from ._handles import Handle
-from ._transports._ssl import TLS_READ_CHUNK_BYTES
 
 RECV_BUFFER_BYTES: Final = 256 * 1024
+# The TLS layer's plaintext read chunk, as asyncio's sslproto reads: one
+# buffer of this size per loop (tls_read_view), not one per connection.
+TLS_READ_CHUNK_BYTES: Final = 256 * 1024
 
 
 class LoopIO:

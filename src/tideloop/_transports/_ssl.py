@@ -95,8 +95,6 @@ SSL_SHUTDOWN_TIMEOUT_S: Final = 30.0
 TLS_READ_HIGH_WATER_BYTES: Final = 256 * 1024
 # Outgoing: pause the user's protocol once this much waits to be encrypted/sent.
 TLS_WRITE_HIGH_WATER_BYTES: Final = 512 * 1024
-# Size of the buffer given to the transport underneath (asyncio's max_size).
-TLS_READ_CHUNK_BYTES: Final = 256 * 1024
 # The most plaintext one TLS record carries (RFC 8446 section 5.1).
 TLS_RECORD_BYTES: Final = 16 * 1024
 

@@ -18,6 +18,7 @@ try:
 except ImportError:  # pragma: no cover - Python built without OpenSSL
     ssl = None  # type: ignore[assignment]
 
+from .._io import TLS_READ_CHUNK_BYTES
 from ._base import LOG_THRESHOLD_FOR_CONNLOST_WRITES
 from ._ssl import (
     _AGAIN,
@@ -27,7 +28,6 @@ from ._ssl import (
     SHUTDOWN,
     SSL_HANDSHAKE_TIMEOUT_S,
     SSL_SHUTDOWN_TIMEOUT_S,
-    TLS_READ_CHUNK_BYTES,
     TLS_READ_HIGH_WATER_BYTES,
     TLS_RECORD_BYTES,
     TLS_WRITE_HIGH_WATER_BYTES,
