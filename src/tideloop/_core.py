@@ -572,7 +572,12 @@ class LoopCore(ErrorsPart):
             # What is queued now: popped one at a time (other threads append
             # meanwhile; what they and these callbacks add runs next time).
             ntodo = len(ready)
-            todo = _islice(_iter(ready.popleft, None), ntodo)
+            if ntodo == 1:
+                # The usual count when callbacks chain (a future's done
+                # callback waking a task): no islice to set up.
+                todo = (ready.popleft(),)
+            else:
+                todo = _islice(_iter(ready.popleft, None), ntodo)
         events = None  # type: ignore[assignment]  # break cycles on error
         if ntodo:
             self._callbacks_run += ntodo

@@ -819,6 +819,13 @@ class NetPart(SockAPIPart):
             await asyncio.sleep(0)
         return server
 
+    def _stop_serving(self, sock: socket.socket) -> None:
+        """asyncio's name, which code and CPython's tests call: stop watching a
+        listening socket and close it. (A Server closes its own sockets and
+        removes its Unix socket file itself: ``Server._stop_serving``.)"""
+        self._remove_reader(sock.fileno())
+        sock.close()
+
     async def connect_accepted_socket(  # type: ignore[override]
         self,
         protocol_factory: Callable[[], asyncio.BaseProtocol],
