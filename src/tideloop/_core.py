@@ -596,7 +596,7 @@ class LoopCore(ErrorsPart):
         # those up.
         for transport in queue:
             try:
-                transport._flush_if_queued()
+                transport._flush()
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:

@@ -12,7 +12,7 @@ verbs:
 ``stop_writing(fd)``
 ``is_reading(fd)``            for reprs: is a reader registered?
 ``is_writing(fd)``
-``flush_soon(transport)``     call ``transport._flush_if_queued()`` at the end
+``flush_soon(transport)``     call ``transport._flush()`` at the end
                               of this iteration, before the loop polls again
                               (it is ``flush_queue.append``; a hot path may
                               append to ``flush_queue`` itself)

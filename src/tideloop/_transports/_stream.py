@@ -37,8 +37,9 @@ Invariants:
 - the buffer holds only immutable data (bytes, or memoryviews of bytes);
 - ``_conn_lost`` counts from the moment ``connection_lost`` is scheduled;
 - ``_rare`` is True whenever ``_closing``, ``_eof``, ``_conn_lost``,
-  ``_empty_waiter`` or ``_protocol_paused`` is set: ``write()`` and a
-  completed send test that one flag, and look at the others only then.
+  ``_empty_waiter`` or ``_protocol_paused`` is set or the state is WAITING:
+  ``write()`` and a completed send test that one flag, and look at the
+  others only then.
 """
 
 from __future__ import annotations
@@ -393,6 +394,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             or self._conn_lost
             or self._empty_waiter is not None
             or self._protocol_paused
+            or self._write_state == WAITING
         )
 
     _paused_changed = _update_rare
@@ -411,14 +413,11 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         for data in items:
             self.write(data)
 
-    def _flush_if_queued(self) -> None:
-        """The loop's end-of-iteration flush (``LoopIO.flush_soon``)."""
-        if self._write_state == QUEUED:
-            self._flush()
-
     def _flush(self) -> None:
-        """Send the buffer now (end of the loop iteration, or inline): QUEUED
-        or IDLE; a WAITING transport sends when writable (_on_writable)."""
+        """Send what is buffered now, in any state: inline, when the buffer
+        is looked at, and at the end of the loop's iteration (the loop calls
+        this for the transports that asked with ``LoopIO.flush_soon``; one
+        may have been flushed since, or be WAITING for the kernel)."""
         buffer = self._buffer
         if len(buffer) != 1 or self._conn_lost:
             # Kept out of this function: a long body needs wide jumps, and
@@ -441,9 +440,12 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             return
         buffer.clear()
         self._buffer_size = 0
-        self._write_state = IDLE  # was QUEUED or IDLE: WAITING flushes in _on_writable
-        if self._rare:  # paused, closing, half-closed, or sendfile waiting
+        if self._rare:
+            # Paused, closing, half-closed, sendfile waiting, or WAITING (a
+            # writer registered): _after_send settles each.
             self._after_send(0)
+        else:
+            self._write_state = IDLE
 
     def _flush_many(self) -> None:
         """Send the buffer, whatever its length and state (the general path)."""
@@ -514,11 +516,14 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         if self._buffer_size:
             if self._write_state != WAITING:
                 self._write_state = WAITING
+                self._rare = True
                 self._io.start_writing(self._sock_fd, self._on_writable)
             self._maybe_pause_protocol()
             return
         if self._write_state == WAITING:
             self._io.stop_writing(self._sock_fd)
+            self._write_state = IDLE
+            self._update_rare()
         self._write_state = IDLE
         if self._empty_waiter is not None:
             self._empty_waiter.set_result(None)
