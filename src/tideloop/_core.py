@@ -663,7 +663,7 @@ class LoopCore(ErrorsPart):
             args = handle._args
             t0 = clock()
             try:
-                run(self, [handle])
+                run(self, (handle,))
             except (SystemExit, KeyboardInterrupt):
                 if type(handles) is list:
                     self._requeue_after(handles, handle)
@@ -680,7 +680,12 @@ class LoopCore(ErrorsPart):
             self._current_handle = handle
             try:
                 t0 = self.time()
-                self._run_handles([handle])
+                try:
+                    self._run_handles((handle,))
+                except (SystemExit, KeyboardInterrupt):
+                    if type(handles) is list:
+                        self._requeue_after(handles, handle)
+                    raise
                 dt = self.time() - t0
                 if dt >= self.slow_callback_duration:
                     self._slow_callbacks += 1
