@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import gc
 import logging
+import socket
 import sys
 import traceback
 from collections.abc import Callable
@@ -151,6 +152,51 @@ def test_task_exception_never_retrieved(loop: asyncio.AbstractEventLoop, errors:
     assert set(ctx) == {"message", "exception", "future"}
     assert ctx["message"] == "Task exception was never retrieved"
     assert ctx["exception"] is exc
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["", "debug"])
+@pytest.mark.parametrize("woken_by", ["call_soon", "io"])
+def test_failed_task_reported_without_garbage_collection(
+    loop: asyncio.AbstractEventLoop, errors: ErrorLog, debug: bool, woken_by: str
+) -> None:
+    # A dropped task that failed is reported as soon as its last step's
+    # handle is gone, before the next callback runs: the loop's frames that
+    # the traceback keeps alive (f_back) must not hold that handle.
+    loop.set_debug(debug)
+    sock_a, sock_b = socket.socketpair()
+
+    async def fail() -> None:
+        if woken_by == "io":
+            reader, writer = await asyncio.open_connection(sock=sock_a)
+            try:
+                await reader.readexactly(1)
+            finally:
+                writer.close()
+        raise ValueError("never retrieved")
+
+    async def main() -> None:
+        task = asyncio.ensure_future(fail())
+        del task
+        await asyncio.sleep(0)
+        if woken_by == "io":
+            sock_b.send(b"x")
+            for _ in range(100):  # the step that fails runs from the poll
+                if errors:
+                    break
+                await asyncio.sleep(0)
+            assert errors
+        else:
+            await asyncio.sleep(0)
+            assert errors  # the failed step ran in the iteration before
+
+    gc.disable()
+    try:
+        with sock_a, sock_b:
+            loop.run_until_complete(main())
+    finally:
+        gc.enable()
+    [ctx] = [c for c in errors.take() if c["message"] == "Task exception was never retrieved"]
+    assert str(ctx["exception"]) == "never retrieved"
 
 
 # --------------------------------------------------------------------------

@@ -585,6 +585,12 @@ class LoopCore(ErrorsPart):
                 self._run_handles_debug(todo)
             else:
                 self._run_handles(todo)
+            # A callback's exception traceback keeps the frames it ran under
+            # (and their locals as they are at exit) alive through f_back:
+            # hold no handle here once done, or the task it would run stays
+            # alive in a cycle, and asyncio's "exception was never
+            # retrieved" report waits for the garbage collector.
+            todo = None  # type: ignore[assignment]
         if self._io.flush_queue:
             self._flush_writes()
 
@@ -634,7 +640,7 @@ class LoopCore(ErrorsPart):
                 raise
             except BaseException as exc:
                 self._report_callback_error(handle, exc)
-        handle = args = None  # break cycles on error
+        handle = args = handles = None  # type: ignore[assignment]  # see _run_once
 
     def _requeue_after(self, handles: list[Any], handle: Any) -> None:
         """The loop is stopping on SystemExit/KeyboardInterrupt: the handles
@@ -669,7 +675,7 @@ class LoopCore(ErrorsPart):
                     self._requeue_after(handles, handle)
                 raise
             meter.record_callback(handle, callback, args, clock() - t0)
-        handle = callback = args = None
+        handle = callback = args = handles = None  # type: ignore[assignment]  # see _run_once
 
     def _run_handles_debug(self, handles: Iterable[Any]) -> None:
         """Debug mode: ``_run_handles`` one handle at a time, timing each and
@@ -694,7 +700,7 @@ class LoopCore(ErrorsPart):
                 self._current_handle = None
         # An exception kept by a handler references this frame: drop the
         # last handle so it does not keep a task (and its error) alive.
-        handle = None
+        handle = handles = None  # type: ignore[assignment]
 
     # -- debug -------------------------------------------------------------------
 
