@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -35,6 +36,7 @@ MODULES = [
 ]
 
 PXD_DIR = ROOT / "scripts" / "cython_pxd"
+MYPYC_MARK = re.compile(r"\s*@mypyc_attr\(.*\)\s*$")
 
 
 def main() -> None:
@@ -54,6 +56,12 @@ def main() -> None:
         for pxd in PXD_DIR.rglob("*.pxd"):
             target = out / "tideloop" / pxd.relative_to(PXD_DIR)
             shutil.copy(pxd, target)
+        for module in args.modules:
+            # Cython refuses any decorator on a cdef class; mypyc's marks
+            # mean nothing to it (the .pxd files say what is native).
+            path = out / module
+            lines = path.read_text().splitlines(keepends=True)
+            path.write_text("".join(x for x in lines if not MYPYC_MARK.match(x)))
     os.chdir(out)
 
     from setuptools import setup
