@@ -184,9 +184,13 @@ def extract_stack(frame: FrameType | None) -> traceback.StackSummary:
     return stack
 
 
-_HERE: Final = os.path.dirname(os.path.abspath(__file__))
-# The modules whose functions schedule handles (compiled, they make no frames).
-_OWN_FILES: Final = frozenset(os.path.join(_HERE, name) for name in ("_handles.py", "_core.py"))
+# The modules whose functions schedule handles (compiled, they make no frames),
+# by the path they were imported from and by absolute path.
+_OWN_FILES: Final = frozenset(
+    os.path.join(here, name)
+    for here in (os.path.dirname(__file__), os.path.dirname(os.path.abspath(__file__)))
+    for name in ("_handles.py", "_core.py")
+)
 
 
 def is_own_frame(filename: str) -> bool:
