@@ -44,7 +44,7 @@ import warnings
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, Unpack
+from typing import TYPE_CHECKING, Any, Final, TypeVar, TypeVarTuple, Unpack
 
 from ._backends import make_backend
 from ._errors import ErrorsPart
@@ -53,10 +53,12 @@ from ._handles import (
     TimerHandle,
     TimerHeap,
     caller_stack,
+    is_own_frame,
     set_result_unless_cancelled,
 )
 from ._io import LoopIO
 from ._metrics import LoopMetrics, Meter, metrics_enabled_by_default
+from ._native import mypyc_attr
 
 if TYPE_CHECKING:
     from ._clock import VirtualClock
@@ -66,9 +68,11 @@ _Ts = TypeVarTuple("_Ts")
 
 logger = logging.getLogger("asyncio")
 
-MAXIMUM_SELECT_TIMEOUT_S = 24 * 3600.0
-DEBUG_STACK_DEPTH = 10
+MAXIMUM_SELECT_TIMEOUT_S: Final = 24 * 3600.0
+DEBUG_STACK_DEPTH: Final = 10
 _monotonic = time.monotonic
+# Bound at import: __del__ may run during interpreter shutdown.
+_warn = warnings.warn
 _new_handle = object.__new__
 _islice = itertools.islice
 _iter = iter
@@ -109,6 +113,7 @@ def _format_handle(handle: asyncio.Handle) -> str:
     return str(handle)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class LoopCore(ErrorsPart):
     """The loop's core; ``EventLoop`` is this plus the parts above it."""
 
@@ -134,7 +139,9 @@ class LoopCore(ErrorsPart):
         # read it (DESIGN.md 5a). LoopIO owns it.
         self._transports = self._io.transports
         # The backend's two per-iteration calls, bound once.
-        self._poll: Callable[[float | None], list[tuple[int, int]]] = self._backend.poll
+        self._poll: Callable[[float | None], list[tuple[int, int]]] = (
+            self._backend.poll_function()
+        )
         self._collect = self._backend.collect
         self._default_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._clock_resolution = time.get_clock_info("monotonic").resolution
@@ -192,8 +199,8 @@ class LoopCore(ErrorsPart):
         if self._task_factory is None:
             task: asyncio.Task[_T] = asyncio.Task(coro, loop=self, name=name, context=context)
             tb = task._source_traceback  # type: ignore[attr-defined]
-            if tb:
-                del tb[-1]
+            if tb and is_own_frame(tb[-1].filename):
+                del tb[-1]  # create_task's own frame (none when compiled)
         else:
             if context is None:
                 # The legacy factory signature, as asyncio calls it.
@@ -328,7 +335,7 @@ class LoopCore(ErrorsPart):
             executor.shutdown(wait=False)
         self._backend.close()
 
-    def __del__(self, _warn: Any = warnings.warn) -> None:
+    def __del__(self) -> None:
         if not self.is_closed():
             _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
             if not self.is_running():
@@ -467,7 +474,7 @@ class LoopCore(ErrorsPart):
 
     def call_later(
         self,
-        delay: float,
+        delay: float | None,
         callback: Callable[[Unpack[_Ts]], object],
         *args: *_Ts,
         context: contextvars.Context | None = None,
@@ -478,7 +485,7 @@ class LoopCore(ErrorsPart):
 
     def call_at(
         self,
-        when: float,
+        when: float | None,
         callback: Callable[[Unpack[_Ts]], object],
         *args: *_Ts,
         context: contextvars.Context | None = None,
@@ -487,7 +494,7 @@ class LoopCore(ErrorsPart):
 
     def _call_at(
         self,
-        when: float,
+        when: float | None,
         callback: Callable[..., object],
         args: tuple[Any, ...],
         context: contextvars.Context | None,
@@ -507,7 +514,7 @@ class LoopCore(ErrorsPart):
         self._timers.push(timer)
         return timer
 
-    def _timer_handle_cancelled(self, handle: TimerHandle) -> None:
+    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
         """Called by TimerHandle.cancel(): count it, compact later."""
         self._timers.on_cancel(handle)
 

@@ -23,10 +23,12 @@ Must not import the loop module (the loop imports this one).
 from __future__ import annotations
 
 import asyncio
+import asyncio.events  # mypyc: import the module of the Python base classes
 import contextvars
 import functools
 import heapq
 import inspect
+import os
 import reprlib
 import sys
 import traceback
@@ -34,7 +36,9 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, Final
 
-DEBUG_STACK_DEPTH = 10
+from ._native import mypyc_attr
+
+DEBUG_STACK_DEPTH: Final = 10
 # asyncio's compaction rule: rebuild the heap when more than this many timers
 # are scheduled and more than this fraction of them are cancelled.
 MIN_SCHEDULED_TIMER_HANDLES: Final = 100
@@ -44,6 +48,9 @@ _heappush = heapq.heappush
 _heappop = heapq.heappop
 
 
+# Python classes in the compiled build too: asyncio.Handle has __slots__,
+# which a native class cannot extend.
+@mypyc_attr(native_class=False)
 class Handle(asyncio.Handle):
     """A callback scheduled on the loop (asyncio.Handle with a lean constructor)."""
 
@@ -65,6 +72,7 @@ class Handle(asyncio.Handle):
         self._source_traceback = None
 
 
+@mypyc_attr(native_class=False)
 class TimerHandle(asyncio.TimerHandle):
     """A callback scheduled for a given loop time."""
 
@@ -113,7 +121,7 @@ class TimerHeap:
         _heappush(self.heap, (timer._when, seq, timer))
         timer._scheduled = True
 
-    def on_cancel(self, timer: TimerHandle) -> None:
+    def on_cancel(self, timer: Any) -> None:
         """``TimerHandle.cancel()`` (through the loop): count it, drop it later."""
         if timer._scheduled:
             self.cancelled += 1
@@ -176,6 +184,21 @@ def extract_stack(frame: FrameType | None) -> traceback.StackSummary:
     return stack
 
 
+# The modules whose functions schedule handles (compiled, they make no frames),
+# by the path they were imported from and by absolute path.
+_OWN_FILES: Final = frozenset(
+    os.path.join(here, name)
+    for here in (os.path.dirname(__file__), os.path.dirname(os.path.abspath(__file__)))
+    for name in ("_handles.py", "_core.py")
+)
+
+
+def is_own_frame(filename: str) -> bool:
+    """Is ``filename`` (a frame's) one of the scheduling modules? In the
+    compiled build their functions make no frames, so none is."""
+    return filename in _OWN_FILES
+
+
 def caller_stack(depth: int, internal_frames: int) -> traceback.StackSummary:
     """The creation stack asyncio records for a handle made ``depth`` frames up.
 
@@ -183,8 +206,16 @@ def caller_stack(depth: int, internal_frames: int) -> traceback.StackSummary:
     scheduling methods and then deletes those ``internal_frames``; taking
     fewer frames from the caller gives the same list.
     """
+    # Skip this function and the ``depth`` scheduling frames above it. In
+    # the compiled build they have no Python frames: skip only frames of
+    # these modules, so the stack starts at the caller in either build.
+    frame: FrameType | None = sys._getframe(0)
+    skip = depth + 1
+    while skip and frame is not None and frame.f_code.co_filename in _OWN_FILES:
+        frame = frame.f_back
+        skip -= 1
     stack = traceback.StackSummary.extract(
-        traceback.walk_stack(sys._getframe(depth + 1)),
+        traceback.walk_stack(frame),
         limit=DEBUG_STACK_DEPTH - internal_frames,
         lookup_lines=False,
     )

@@ -36,17 +36,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from .._handles import Handle
+from .._native import mypyc_attr
 
 EventList = list[tuple[int, int]]
 
 # poll(2)/epoll(7) share these bit values; the other backends translate to them.
-IN_BIT = 0x001
-OUT_BIT = 0x004
-NOT_OUT = ~OUT_BIT
-NOT_IN = ~IN_BIT
+IN_BIT: Final = 0x001
+OUT_BIT: Final = 0x004
+NOT_OUT: Final = ~OUT_BIT
+NOT_IN: Final = ~IN_BIT
 
 
 class Waker:
@@ -102,6 +103,8 @@ class Waker:
                 os.close(fd)
 
 
+# The poll, select and kqueue backends subclass it uncompiled.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Backend:
     """Base class of the readiness backends.
 
@@ -191,6 +194,11 @@ class Backend:
 
     def poll(self, timeout: float | None) -> EventList:
         raise NotImplementedError
+
+    def poll_function(self) -> Callable[[float | None], EventList]:
+        """What the loop calls each iteration instead of ``poll`` (a
+        backend may hand out its poller's own C method: no Python frame)."""
+        return self.poll
 
     def collect(self, events: EventList, append: Callable[[Handle], None]) -> None:
         """Pass the handles to run for ``events`` to ``append``, in order

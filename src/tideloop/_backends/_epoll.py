@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import select
+from collections.abc import Callable
 
 from ._base import Backend, EventList
 
@@ -28,10 +29,6 @@ class EpollBackend(Backend):
             self._epoll.close()
             self._waker.close()
             raise
-        # The C method directly: no Python frame per iteration. It takes the
-        # loop's timeouts as they are (None blocks, seconds as a float, rounded
-        # up to whole milliseconds) and returns at most FD_SETSIZE-1 events.
-        self.poll = self._epoll.poll  # type: ignore[method-assign]
 
     def fileno(self) -> int:
         return self._epoll.fileno()
@@ -62,9 +59,13 @@ class EpollBackend(Backend):
                     raise
 
     def poll(self, timeout: float | None) -> EventList:
-        # Replaced per instance by epoll.poll itself (see __init__); kept for
-        # the type and for subclasses.
         return self._epoll.poll(timeout)
+
+    def poll_function(self) -> Callable[[float | None], EventList]:
+        # The C method directly: no Python frame per iteration. It takes the
+        # loop's timeouts as they are (None blocks, seconds as a float, rounded
+        # up to whole milliseconds) and returns at most FD_SETSIZE-1 events.
+        return self._epoll.poll
 
     def _close_poller(self) -> None:
         self._epoll.close()

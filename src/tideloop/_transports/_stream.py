@@ -45,6 +45,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import asyncio.transports  # mypyc: import the module of the Python base classes
 import collections
 import errno
 import itertools
@@ -57,6 +58,7 @@ from asyncio.trsock import TransportSocket
 from typing import TYPE_CHECKING, Any, Final
 
 from .._handles import set_result_unless_cancelled
+from .._native import mypyc_attr
 from ._base import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
     ReadingControl,
@@ -104,6 +106,7 @@ def set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+@mypyc_attr(native_class=False)
 class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asyncio.Transport):
     """A connected stream socket (TCP or Unix) under an asyncio protocol."""
 
@@ -345,7 +348,9 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
 
     # -- writing -------------------------------------------------------------------
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]
+    # data: Any, checked below with asyncio's message (a compiled build would
+    # otherwise check the annotation first, with its own).
+    def write(self, data: Any) -> None:
         if type(data) is not bytes:
             if not isinstance(data, (bytearray, memoryview)):
                 raise TypeError(
@@ -397,7 +402,8 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             or self._write_state == WAITING
         )
 
-    _paused_changed = _update_rare
+    def _paused_changed(self) -> None:
+        self._update_rare()
 
     def writelines(self, list_of_data: Any) -> None:
         if not _WRITELINES_MEMORYVIEW:
@@ -621,6 +627,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             self._io.fd_released()
 
 
+@mypyc_attr(native_class=False)
 class SocketMethodsTransport(StreamTransport):
     """A stream transport over a socket whose class is not exactly
     ``socket.socket`` (a subclass passed with ``sock=`` that overrides
@@ -631,7 +638,7 @@ class SocketMethodsTransport(StreamTransport):
     with nothing pending, then, once writable, ``sendmsg()`` of what is left
     (Python 3.11: ``send()`` of it joined)."""
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]
+    def write(self, data: Any) -> None:
         super().write(data)
         if self._write_state == QUEUED:
             self._flush()  # asyncio's write() sends at once
