@@ -53,6 +53,7 @@ from ._handles import (
     TimerHandle,
     TimerHeap,
     caller_stack,
+    format_handle,
     is_own_frame,
     set_result_unless_cancelled,
 )
@@ -102,15 +103,6 @@ def _run_until_complete_cb(fut: asyncio.Future[Any]) -> None:
             # run_forever() already stopped by letting the exception out.
             return
     fut.get_loop().stop()
-
-
-def _format_handle(handle: asyncio.Handle) -> str:
-    cb = handle._callback  # type: ignore[attr-defined]
-    task = getattr(cb, "__self__", None)
-    if isinstance(task, asyncio.Task):
-        # format the task
-        return repr(task)
-    return str(handle)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -702,7 +694,7 @@ class LoopCore(ErrorsPart):
                 dt = self.time() - t0
                 if dt >= self.slow_callback_duration:
                     self._slow_callbacks += 1
-                    logger.warning("Executing %s took %.3f seconds", _format_handle(handle), dt)
+                    logger.warning("Executing %s took %.3f seconds", format_handle(handle), dt)
             finally:
                 self._current_handle = None
         # An exception kept by a handler references this frame: drop the

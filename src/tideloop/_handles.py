@@ -279,6 +279,27 @@ def _format_callback(
     return func_repr
 
 
+def format_handle(handle: Any, callback: Any = None, args: Any = None) -> str:
+    """asyncio's name for a handle in its slow-callback warning: the task's
+    repr for a task step, else the handle's repr.
+
+    With ``callback`` and ``args`` as the handle held them when it started
+    (the metrics' slow-callback records), a handle cancelled while it ran
+    (an I/O callback that removed its own reader; cancelling clears them) is
+    named by that callback rather than asyncio's bare ``<Handle cancelled>``.
+    """
+    named = callback is not None
+    if not named:
+        callback, args = handle._callback, handle._args
+    task = getattr(callback, "__self__", None)
+    if isinstance(task, asyncio.Task):
+        return repr(task)
+    if named and handle._cancelled:
+        source = format_callback_source(callback, args, handle._loop.get_debug())
+        return f"<{type(handle).__name__} {source}>"
+    return str(handle)
+
+
 def format_callback_source(func: object, args: Sequence[Any] | None, debug: bool) -> str:
     """``func(args) at file:line`` as asyncio prints it in error messages."""
     func_repr = str(_format_callback(func, args, None, debug))

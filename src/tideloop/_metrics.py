@@ -31,7 +31,6 @@ Must not import the loop module (the loop imports this one).
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import heapq
 import logging
@@ -40,7 +39,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ._handles import format_callback_source
+from ._handles import format_handle
 
 __all__ = ["LAG_BUCKET_BOUNDS_S", "LagHistogram", "LoopMetrics", "SlowCallback"]
 
@@ -60,25 +59,6 @@ def metrics_enabled_by_default() -> bool:
     if _collector is not None:
         return True
     return os.environ.get("TIDELOOP_METRICS", "").strip() not in ("", "0")
-
-
-def format_handle(handle: Any, callback: Any = None, args: Any = None) -> str:
-    """asyncio's name for a handle in its slow-callback warning.
-
-    A handle that was cancelled while it ran (an I/O callback that removed
-    its own reader) is named by its callback, as it was before the cancel,
-    rather than asyncio's bare ``<Handle cancelled>`` (``callback`` and
-    ``args`` are what it held when it started: cancelling clears them).
-    """
-    if callback is None:
-        callback, args = handle._callback, handle._args
-    task = getattr(callback, "__self__", None)
-    if isinstance(task, asyncio.Task):
-        return repr(task)
-    if handle._cancelled:
-        source = format_callback_source(callback, args, handle._loop.get_debug())
-        return f"<{type(handle).__name__} {source}>"
-    return str(handle)
 
 
 @dataclass(frozen=True)
