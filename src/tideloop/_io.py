@@ -12,10 +12,9 @@ verbs:
 ``stop_writing(fd)``
 ``is_reading(fd)``            for reprs: is a reader registered?
 ``is_writing(fd)``
-``flush_soon(transport)``     call ``transport._flush()`` at the end
-                              of this iteration, before the loop polls again
-                              (it is ``flush_queue.append``; a hot path may
-                              append to ``flush_queue`` itself)
+``flush_queue``               a transport appends itself to have the loop call
+                              ``transport._flush()`` at the end of this
+                              iteration, before it polls again
 ``running``                   is the loop running (else nobody would flush:
                               a transport sends at once)
 ``ready``                     the loop's ready queue, to read only: a datagram
@@ -74,7 +73,6 @@ class LoopIO:
         "_fileobjs",
         "_tls_view",
         "flush_queue",
-        "flush_soon",
         "loop",
         "ready",
         "recv_buffer",
@@ -94,9 +92,8 @@ class LoopIO:
         self.recv_buffer = bytearray(RECV_BUFFER_BYTES)
         self.recv_view = memoryview(self.recv_buffer)
         # Transports with writes to send at the end of this iteration; the loop
-        # drains the list. ``flush_soon`` is its bound append (one call).
+        # drains the list.
         self.flush_queue: list[Any] = []
-        self.flush_soon: Callable[[Any], None] = self.flush_queue.append
         # fd -> transport, for asyncio's "File descriptor ... is used by
         # transport" checks in add_reader/sock_*.
         self.transports: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()

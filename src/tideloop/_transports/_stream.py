@@ -160,8 +160,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         self._empty_waiter: asyncio.Future[None] | None = None
         self._rare = False
         self._init_flow_control()
-        # LoopIO.flush_soon's list, appended to directly: a method call on an
-        # instance attribute stays unspecialized in CPython 3.11.
+        # LoopIO.flush_queue: write() appends this transport to it.
         self._flush_queue = io.flush_queue
         # The loop's receive buffer (shared by its transports; see reads).
         self._recv_buffer = io.recv_buffer
@@ -369,7 +368,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
                 self._flush()
                 return
             self._write_state = QUEUED
-            self._flush_queue.append(self)  # LoopIO.flush_soon
+            self._flush_queue.append(self)  # flushed at the iteration's end
         if size > self._high_water:
             if self._write_state == QUEUED:
                 # Send what the kernel takes before deciding to pause.
@@ -422,7 +421,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
     def _flush(self) -> None:
         """Send what is buffered now, in any state: inline, when the buffer
         is looked at, and at the end of the loop's iteration (the loop calls
-        this for the transports that asked with ``LoopIO.flush_soon``; one
+        this for the transports in ``LoopIO.flush_queue``; one
         may have been flushed since, or be WAITING for the kernel)."""
         buffer = self._buffer
         if len(buffer) != 1 or self._conn_lost:
