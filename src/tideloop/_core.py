@@ -75,6 +75,9 @@ _monotonic = time.monotonic
 # Bound at import: __del__ may run during interpreter shutdown.
 _warn = warnings.warn
 _new_handle = object.__new__
+# Handles built without calling __init__ where that is allowed: a pure Python
+# Handle (a native one refuses object.__new__, and needs no such trick).
+_BARE_HANDLES: Final = Handle.__new__ is object.__new__
 _islice = itertools.islice
 _iter = iter
 # gh-111358 (3.12.3): shutdown_default_executor's timeout bounds the wait for
@@ -428,32 +431,37 @@ class LoopCore(ErrorsPart):
         callback: Callable[[Unpack[_Ts]], object],
         *args: *_Ts,
         context: contextvars.Context | None = None,
-    ) -> Handle:
+    ) -> asyncio.Handle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
-        # Handle's fields set here rather than by Handle(...): no __init__
-        # frame for the loop's most frequent allocation (futures call this).
-        handle = _new_handle(Handle)
-        handle._context = contextvars.copy_context() if context is None else context
-        handle._loop = self
-        handle._callback = callback
-        handle._args = args
-        handle._cancelled = False
-        handle._repr = None
-        handle._source_traceback = None
+        if _BARE_HANDLES:
+            # The pure build: Handle's fields set here rather than by
+            # Handle(...), no __init__ frame for the loop's most frequent
+            # allocation (futures call this).
+            handle = _new_handle(Handle)
+            handle._context = contextvars.copy_context() if context is None else context
+            handle._loop = self
+            handle._callback = callback
+            handle._args = args
+            handle._cancelled = False
+            handle._repr = None
+            handle._source_traceback = None
+        else:
+            # Compiled: a direct call of the native constructor.
+            handle = Handle(callback, args, self, context)
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
             handle._source_traceback = caller_stack(1, 2)  # type: ignore[assignment]
         self._ready.append(handle)
-        return handle
+        return handle  # type: ignore[return-value]  # an asyncio.Handle to isinstance: _handles.HANDLE_CLASS
 
     def call_soon_threadsafe(
         self,
         callback: Callable[[Unpack[_Ts]], object],
         *args: *_Ts,
         context: contextvars.Context | None = None,
-    ) -> Handle:
+    ) -> asyncio.Handle:
         if self._closed:
             raise RuntimeError("Event loop is closed")
         handle = Handle(callback, args, self, context)
@@ -462,7 +470,7 @@ class LoopCore(ErrorsPart):
             handle._source_traceback = caller_stack(1, 2)  # type: ignore[assignment]
         self._ready.append(handle)
         self._backend.wakeup()
-        return handle
+        return handle  # type: ignore[return-value]  # an asyncio.Handle to isinstance: _handles.HANDLE_CLASS
 
     def call_later(
         self,
@@ -470,10 +478,10 @@ class LoopCore(ErrorsPart):
         callback: Callable[[Unpack[_Ts]], object],
         *args: *_Ts,
         context: contextvars.Context | None = None,
-    ) -> TimerHandle:
+    ) -> asyncio.TimerHandle:
         if delay is None:
             raise TypeError("delay must not be None")
-        return self._call_at(self.time() + delay, callback, args, context, 3)
+        return self._call_at(self.time() + delay, callback, args, context, 3)  # type: ignore[return-value]  # see call_soon
 
     def call_at(
         self,
@@ -481,8 +489,8 @@ class LoopCore(ErrorsPart):
         callback: Callable[[Unpack[_Ts]], object],
         *args: *_Ts,
         context: contextvars.Context | None = None,
-    ) -> TimerHandle:
-        return self._call_at(when, callback, args, context, 2)
+    ) -> asyncio.TimerHandle:
+        return self._call_at(when, callback, args, context, 2)  # type: ignore[return-value]  # an asyncio.Handle to isinstance: _handles.HANDLE_CLASS
 
     def _call_at(
         self,
@@ -510,11 +518,11 @@ class LoopCore(ErrorsPart):
         """Called by TimerHandle.cancel(): count it, compact later."""
         self._timers.on_cancel(handle)
 
-    def _add_callback(self, handle: asyncio.Handle) -> None:
+    def _add_callback(self, handle: Any) -> None:
         if not handle._cancelled:  # type: ignore[attr-defined]
             self._ready.append(handle)  # type: ignore[arg-type]
 
-    def _add_callback_signalsafe(self, handle: asyncio.Handle) -> None:
+    def _add_callback_signalsafe(self, handle: Any) -> None:
         self._add_callback(handle)
         self._backend.wakeup()
 
@@ -661,7 +669,7 @@ class LoopCore(ErrorsPart):
         for handle in handles:
             if handle._cancelled:
                 continue
-            if handle.__class__ is TimerHandle:
+            if type(handle) is TimerHandle:
                 meter.record_lag(self.time() - handle._when)
             # Read before the call: a handle cancelled while it runs forgets them.
             callback = handle._callback

@@ -36,7 +36,6 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, Final
 
-from ._native import mypyc_attr
 
 DEBUG_STACK_DEPTH: Final = 10
 # asyncio's compaction rule: rebuild the heap when more than this many timers
@@ -48,13 +47,39 @@ _heappush = heapq.heappush
 _heappop = heapq.heappop
 
 
-# Python classes in the compiled build too: asyncio.Handle has __slots__,
-# which a native class cannot extend.
-@mypyc_attr(native_class=False)
-class Handle(asyncio.Handle):
-    """A callback scheduled on the loop (asyncio.Handle with a lean constructor)."""
+# What ``isinstance`` sees. The handles below are native classes in the
+# compiled build, and a native class cannot extend asyncio.Handle (its
+# __slots__ fix a memory layout of their own). So the handles are not
+# asyncio.Handle subclasses; their ``__class__`` names these two Python
+# classes instead, which are, and ``isinstance(h, asyncio.Handle)`` /
+# ``isinstance(t, asyncio.TimerHandle)`` hold as for asyncio's handles
+# (isinstance consults ``__class__`` when the type itself does not match, as
+# it does for mock objects). ``type(h)`` is the real class.
+HANDLE_CLASS: Final[type] = type(
+    "Handle", (asyncio.Handle,), {"__slots__": (), "__module__": __name__, "__doc__": None}
+)
+TIMER_HANDLE_CLASS: Final[type] = type(
+    "TimerHandle",
+    (asyncio.TimerHandle,),
+    {"__slots__": (), "__module__": __name__, "__doc__": None},
+)
 
-    __slots__ = ()
+
+class Handle:
+    """Object returned by callback registration methods (asyncio.Handle's
+    behaviour, as a native class: see HANDLE_CLASS)."""
+
+    # Ignored by mypyc (its classes have fixed fields); in the pure build the
+    # same fixed fields, no instance dict.
+    __slots__ = ("_args", "_callback", "_cancelled", "_context", "_loop", "_repr", "_source_traceback")
+
+    _callback: Any
+    _args: Any
+    _cancelled: bool
+    _loop: Any
+    _source_traceback: Any
+    _repr: str | None
+    _context: Any
 
     def __init__(
         self,
@@ -71,12 +96,70 @@ class Handle(asyncio.Handle):
         self._repr = None
         self._source_traceback = None
 
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # type: ignore[override]
+        return HANDLE_CLASS
 
-@mypyc_attr(native_class=False)
-class TimerHandle(asyncio.TimerHandle):
-    """A callback scheduled for a given loop time."""
+    def _repr_info(self) -> list[str]:
+        info = [self._kind()]
+        if self._cancelled:
+            info.append("cancelled")
+        if self._callback is not None:
+            info.append(format_callback_source(self._callback, self._args, self._loop.get_debug()))
+        if self._source_traceback:
+            frame = self._source_traceback[-1]
+            info.append(f"created at {frame[0]}:{frame[1]}")
+        return info
 
-    __slots__ = ()
+    def _kind(self) -> str:
+        return "Handle"
+
+    def __repr__(self) -> str:
+        if self._repr is not None:
+            return self._repr
+        return "<{}>".format(" ".join(self._repr_info()))
+
+    def get_context(self) -> contextvars.Context:
+        return self._context  # type: ignore[no-any-return]
+
+    def cancel(self) -> None:
+        if not self._cancelled:
+            self._cancelled = True
+            if self._loop.get_debug():
+                # Keep a representation in debug mode: the slow-callback
+                # warning names the callback after it is dropped below.
+                self._repr = repr(self)
+            self._callback = None
+            self._args = None
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def _run(self) -> None:
+        try:
+            self._context.run(self._callback, *self._args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            cb = format_callback_source(self._callback, self._args, self._loop.get_debug())
+            context: dict[str, Any] = {
+                "message": f"Exception in callback {cb}",
+                "exception": exc,
+                "handle": self,
+            }
+            if self._source_traceback:
+                context["source_traceback"] = self._source_traceback
+            self._loop.call_exception_handler(context)
+
+
+class TimerHandle(Handle):
+    """Object returned by timed callback registration methods
+    (asyncio.TimerHandle's behaviour: see TIMER_HANDLE_CLASS)."""
+
+    __slots__ = ("_scheduled", "_when")
+
+    _when: float
+    _scheduled: bool
 
     def __init__(
         self,
@@ -95,6 +178,69 @@ class TimerHandle(asyncio.TimerHandle):
         self._source_traceback = None
         self._when = when
         self._scheduled = False
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # type: ignore[override]
+        return TIMER_HANDLE_CLASS
+
+    def _kind(self) -> str:
+        return "TimerHandle"
+
+    def _repr_info(self) -> list[str]:
+        info = super()._repr_info()
+        info.insert(2 if self._cancelled else 1, f"when={self._when}")
+        return info
+
+    def __hash__(self) -> int:
+        return hash(self._when)
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, asyncio.TimerHandle):
+            o: Any = other
+            return bool(self._when < o._when)
+        return NotImplemented
+
+    def __le__(self, other: object) -> bool:
+        if isinstance(other, asyncio.TimerHandle):
+            o: Any = other
+            return bool(self._when < o._when or self.__eq__(other))
+        return NotImplemented
+
+    def __gt__(self, other: object) -> bool:
+        if isinstance(other, asyncio.TimerHandle):
+            o: Any = other
+            return bool(self._when > o._when)
+        return NotImplemented
+
+    def __ge__(self, other: object) -> bool:
+        if isinstance(other, asyncio.TimerHandle):
+            o: Any = other
+            return bool(self._when > o._when or self.__eq__(other))
+        return NotImplemented
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, asyncio.TimerHandle):
+            o: Any = other
+            return bool(
+                self._when == o._when
+                and self._callback == o._callback
+                and self._args == o._args
+                and self._cancelled == o._cancelled
+            )
+        return NotImplemented
+
+    def cancel(self) -> None:
+        if not self._cancelled:
+            self._loop._timer_handle_cancelled(self)
+        super().cancel()
+
+    def when(self) -> float:
+        """Return a scheduled callback time.
+
+        The time is an absolute timestamp, using the same time
+        reference as loop.time().
+        """
+        return self._when
 
 
 TimerEntry = tuple[float, int, TimerHandle]
