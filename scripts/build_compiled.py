@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The per-event hot path (docs/architecture.md, "Where code lives").
 MODULES = [
     "tideloop/_handles.py",
+    "tideloop/_errors.py",
     "tideloop/_core.py",
     "tideloop/_backends/_base.py",
     "tideloop/_backends/_epoll.py",

@@ -125,8 +125,13 @@ class LoopCore(ErrorsPart):
         self._closed = True
         self._thread_id: int | None = None
         self._stopping = False
-        # Holds our Handle and TimerHandle (siblings under asyncio.Handle).
-        self._ready: deque[Any] = deque()
+        # Holds our Handle and TimerHandle.
+        # Only our own handles: typed, the compiled run loop reads their
+        # fields directly (a foreign handle is wrapped by _add_callback).
+        self._ready: deque[Handle] = deque()
+        # Bound once: loaded as a field and called (compiled: no method lookup
+        # per call_soon; interpreted: a specialised attribute load).
+        self._ready_append: Callable[[Handle], None] = self._ready.append
         self._timers = TimerHeap()
         self._backend = make_backend(backend)
         self._io = LoopIO(self, self._backend, self._ready)
@@ -143,7 +148,7 @@ class LoopCore(ErrorsPart):
         self._debug = False
         self.set_debug(_is_debug_mode())
         self.slow_callback_duration = 0.1
-        self._current_handle: asyncio.Handle | None = None
+        self._current_handle: Any = None  # asyncio.Handle or ours
         self._task_factory: Any = None
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth: int | None = None
@@ -453,7 +458,8 @@ class LoopCore(ErrorsPart):
             self._check_thread()
             self._check_callback(callback, "call_soon")
             handle._source_traceback = caller_stack(1, 2)  # type: ignore[assignment]
-        self._ready.append(handle)
+        append = self._ready_append
+        append(handle)
         return handle  # type: ignore[return-value]  # an asyncio.Handle to isinstance: _handles.HANDLE_CLASS
 
     def call_soon_threadsafe(
@@ -514,13 +520,17 @@ class LoopCore(ErrorsPart):
         self._timers.push(timer)
         return timer
 
-    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
+    def _timer_handle_cancelled(self, handle: Any) -> None:
         """Called by TimerHandle.cancel(): count it, compact later."""
         self._timers.on_cancel(handle)
 
     def _add_callback(self, handle: Any) -> None:
-        if not handle._cancelled:  # type: ignore[attr-defined]
-            self._ready.append(handle)  # type: ignore[arg-type]
+        if isinstance(handle, Handle):
+            if not handle._cancelled:
+                self._ready.append(handle)
+        elif not handle._cancelled:
+            # Another loop's kind of handle (asyncio's): run it by its own _run.
+            self._ready.append(Handle(handle._run, (), self, handle._context))
 
     def _add_callback_signalsafe(self, handle: Any) -> None:
         self._add_callback(handle)
@@ -560,7 +570,7 @@ class LoopCore(ErrorsPart):
         t0 = _monotonic()
         events = poll(timeout)
         self._poll_seconds += _monotonic() - t0
-        todo: Iterable[Any]
+        todo: Iterable[Handle]
         if events and not ready:
             # Nothing was queued before or during the poll: this iteration
             # runs exactly the I/O handles, then the expired timers. Collect
@@ -622,12 +632,11 @@ class LoopCore(ErrorsPart):
                 )
         queue.clear()
 
-    def _run_handles(self, handles: Iterable[Any]) -> None:
+    def _run_handles(self, handles: Iterable[Handle]) -> None:
         """Run ``handles`` in order, skipping cancelled ones: the one handle
         runner. A callback's exception goes to the exception handler, except
         SystemExit and KeyboardInterrupt, which stop the loop (handles not yet
         taken from the ready queue stay queued, as in asyncio)."""
-        handle: Any
         for handle in handles:
             if handle._cancelled:
                 continue
@@ -649,7 +658,7 @@ class LoopCore(ErrorsPart):
                 self._report_callback_error(handle, exc)
         handle = args = handles = None  # type: ignore[assignment]  # see _run_once
 
-    def _requeue_after(self, handles: list[Any], handle: Any) -> None:
+    def _requeue_after(self, handles: list[Handle], handle: Handle) -> None:
         """The loop is stopping on SystemExit/KeyboardInterrupt: the handles
         of this iteration after ``handle`` go back to the front of the ready
         queue, as asyncio leaves them queued."""
@@ -658,7 +667,7 @@ class LoopCore(ErrorsPart):
                 self._ready.extendleft(reversed(handles[index + 1 :]))
                 return
 
-    def _run_handles_metered(self, handles: Iterable[Any]) -> None:
+    def _run_handles_metered(self, handles: Iterable[Handle]) -> None:
         """Metrics on (``new_event_loop(metrics=True)``): ``_run_handles``
         one handle at a time, recording each timer's lag (its deadline to
         now) and each callback's duration (slow callbacks) in the meter."""
@@ -684,7 +693,7 @@ class LoopCore(ErrorsPart):
             meter.record_callback(handle, callback, args, clock() - t0)
         handle = callback = args = handles = None  # type: ignore[assignment]  # see _run_once
 
-    def _run_handles_debug(self, handles: Iterable[Any]) -> None:
+    def _run_handles_debug(self, handles: Iterable[Handle]) -> None:
         """Debug mode: ``_run_handles`` one handle at a time, timing each and
         logging slow ones, with ``_current_handle`` set as asyncio does."""
         for handle in handles:

@@ -10,29 +10,32 @@ handle, as asyncio does. Must not import the loop module.
 from __future__ import annotations
 
 import asyncio
+import asyncio.events  # mypyc: import the module of the Python base class
 import logging
 import sys
 import traceback
 from typing import Any
 
 from ._handles import format_callback_source
+from ._native import mypyc_attr
 
 logger = logging.getLogger("asyncio")
 
 _HANDLER_IN_CONTEXT = sys.version_info >= (3, 12)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ErrorsPart(asyncio.AbstractEventLoop):
     """The bottom of the loop's chain of parts (see ``tideloop._loop``)."""
 
     # Owned by LoopCore, the part above, and read here.
-    _current_handle: asyncio.Handle | None
+    _current_handle: Any
     _debug: bool
 
     def __init__(self) -> None:
         self._exception_handler: Any = None
 
-    def _report_callback_error(self, handle: asyncio.Handle, exc: BaseException) -> None:
+    def _report_callback_error(self, handle: Any, exc: BaseException) -> None:
         cb = format_callback_source(
             handle._callback,  # type: ignore[attr-defined]
             handle._args,  # type: ignore[attr-defined]

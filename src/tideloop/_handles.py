@@ -1,9 +1,11 @@
 """Callback handles: what call_soon/call_later return and the ready queue holds.
 
-The classes subclass asyncio's public ``Handle``/``TimerHandle`` so that user
-code doing ``isinstance(h, asyncio.TimerHandle)`` or reading ``h._when`` keeps
-working, but they replace ``__init__`` (no per-handle ``get_debug()`` call;
-the loop fills ``_source_traceback`` itself in debug mode).
+``Handle``/``TimerHandle`` behave as asyncio's (same fields, ``_when``
+included, same reprs and ordering) and pass ``isinstance(h,
+asyncio.TimerHandle)``, but are classes of their own: native classes with
+fixed fields in the compiled build (see HANDLE_CLASS). Their ``__init__``
+makes no per-handle ``get_debug()`` call: the loop fills
+``_source_traceback`` itself in debug mode.
 
 ``TimerHeap`` is the loop's timer queue: a heap of ``(when, seq, handle)``
 tuples (tuple comparison runs in C; ``seq`` keeps timers with equal deadlines
@@ -44,6 +46,8 @@ MIN_SCHEDULED_TIMER_HANDLES: Final = 100
 MIN_CANCELLED_TIMER_HANDLES_FRACTION: Final = 0.5
 
 _heappush = heapq.heappush
+# Final: a C constant in the compiled build, not a module attribute lookup.
+_copy_context: Final = contextvars.copy_context
 _heappop = heapq.heappop
 
 
@@ -88,7 +92,7 @@ class Handle:
         loop: asyncio.AbstractEventLoop,
         context: contextvars.Context | None = None,
     ) -> None:
-        self._context = contextvars.copy_context() if context is None else context
+        self._context = _copy_context() if context is None else context
         self._loop = loop
         self._callback = callback
         self._args = args
@@ -169,7 +173,7 @@ class TimerHandle(Handle):
         loop: asyncio.AbstractEventLoop,
         context: contextvars.Context | None = None,
     ) -> None:
-        self._context = contextvars.copy_context() if context is None else context
+        self._context = _copy_context() if context is None else context
         self._loop = loop
         self._callback = callback
         self._args = args
