@@ -40,6 +40,26 @@ PXD_DIR = ROOT / "scripts" / "cython_pxd"
 MYPYC_MARK = re.compile(r"\s*@mypyc_attr\(.*\)\s*$")
 
 
+WEAKREF_CLEAR = (
+    "PyObject_GC_UnTrack(self);\n"
+    "if (Py_TYPE(self)->tp_weaklistoffset != 0) PyObject_ClearWeakRefs((PyObject *)self);"
+)
+
+
+def patch_weakref_dealloc(build_dir: Path) -> None:
+    """mypyc 2.4's deallocator of a native class with a Python base (which
+    gives instances a ``__dict__`` and weak references) does not clear the
+    weak references: one that outlives the object then points to freed
+    memory. Insert the ``PyObject_ClearWeakRefs`` that CPython's own
+    deallocator makes, in every generated deallocator (a no-op check for
+    types without weak references)."""
+    for path in build_dir.glob("*.c"):
+        text = path.read_text()
+        patched = text.replace("PyObject_GC_UnTrack(self);", WEAKREF_CLEAR)
+        if patched != text:
+            path.write_text(patched)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("compiler", choices=["mypyc", "cython"])
@@ -71,6 +91,7 @@ def main() -> None:
         from mypyc.build import mypycify
 
         ext_modules = mypycify(args.modules, opt_level="3", debug_level="1")
+        patch_weakref_dealloc(Path("build"))
     else:
         from Cython.Build import cythonize
 

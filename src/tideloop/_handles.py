@@ -38,7 +38,6 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, Final
 
-
 DEBUG_STACK_DEPTH: Final = 10
 # asyncio's compaction rule: rebuild the heap when more than this many timers
 # are scheduled and more than this fraction of them are cancelled.
@@ -75,7 +74,15 @@ class Handle:
 
     # Ignored by mypyc (its classes have fixed fields); in the pure build the
     # same fixed fields, no instance dict.
-    __slots__ = ("_args", "_callback", "_cancelled", "_context", "_loop", "_repr", "_source_traceback")
+    __slots__ = (
+        "_args",
+        "_callback",
+        "_cancelled",
+        "_context",
+        "_loop",
+        "_repr",
+        "_source_traceback",
+    )
 
     _callback: Any
     _args: Any

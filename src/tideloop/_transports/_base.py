@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import TYPE_CHECKING, Any, Final
-
-if TYPE_CHECKING:
-    from .._io import LoopIO
+from typing import Any, Final
 
 logger = logging.getLogger("asyncio")
 
@@ -31,38 +28,98 @@ WRITE_HIGH_WATER_BYTES: Final = 64 * 1024
 LOG_THRESHOLD_FOR_CONNLOST_WRITES: Final = 5
 
 
-class SocketTransportBase:
-    """``__repr__`` and the unclosed-transport warning of the transports over
-    one socket (stream and datagram), in asyncio's format. Whether the
-    socket is watched is asked of the loop's ``LoopIO`` (a lookup: nothing
-    is kept that could make a reference cycle)."""
+class InstanceDict:
+    """An empty Python base for the native transport classes of the compiled
+    build: a native class with a Python base has an instance ``__dict__``
+    (tests and libraries patch transport methods on the instance, DESIGN.md
+    5a) and supports weak references. In the pure build it is just a base."""
 
-    _sock: Any
-    _sock_fd: int
-    _closing: bool
-    _loop: Any
-    _io: LoopIO
-    _buffer_size: int
+
+def socket_transport_repr(transport: Any) -> str:
+    """The repr of a transport over one socket (stream and datagram), in
+    asyncio's format. Whether the socket is watched is asked of the loop's
+    ``LoopIO`` (a lookup: nothing is kept that could make a reference cycle)."""
+    t = transport
+    info = [t.__class__.__name__]
+    if t._sock is None:
+        info.append("closed")
+    elif t._closing:
+        info.append("closing")
+    info.append(f"fd={t._sock_fd}")
+    if t._loop is not None and not t._loop.is_closed():
+        reading = t._io.is_reading(t._sock_fd)
+        info.append("read=polling" if reading else "read=idle")
+        writing = t._io.is_writing(t._sock_fd)
+        state = "polling" if writing else "idle"
+        info.append(f"write=<{state}, bufsize={t._buffer_size}>")
+    return "<{}>".format(" ".join(info))
+
+
+def warn_unclosed(transport: Any, _warn: Any = warnings.warn) -> None:
+    """``__del__`` of a transport over one socket still open."""
+    if transport._sock is not None:
+        _warn(f"unclosed transport {transport!r}", ResourceWarning, source=transport)
+        transport._sock.close()
+
+
+def pause_reading(transport: Any) -> None:
+    t = transport
+    if t._closing or t._paused:
+        return
+    t._paused = True
+    t._stop_reading()
+    if t._loop.get_debug():
+        logger.debug("%r pauses reading", t)
+
+
+def resume_reading(transport: Any) -> None:
+    t = transport
+    if t._closing or not t._paused:
+        return
+    t._paused = False
+    t._start_reading()
+    if t._loop.get_debug():
+        logger.debug("%r resumes reading", t)
+
+
+def write_buffer_limits(high: int | None, low: int | None) -> tuple[int, int]:
+    """asyncio's defaults and check for ``set_write_buffer_limits``."""
+    if high is None:
+        high = WRITE_HIGH_WATER_BYTES if low is None else 4 * low
+    if low is None:
+        low = high // 4
+    if not high >= low >= 0:
+        raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+    return high, low
+
+
+def call_flow_control(transport: Any, method: str) -> None:
+    """The protocol's ``pause_writing``/``resume_writing``; its error goes to
+    the exception handler with asyncio's message."""
+    try:
+        getattr(transport._protocol, method)()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        transport._loop.call_exception_handler(
+            {
+                "message": f"protocol.{method}() failed",
+                "exception": exc,
+                "transport": transport,
+                "protocol": transport._protocol,
+            }
+        )
+
+
+class SocketTransportBase:
+    """``__repr__`` and the unclosed-transport warning of the Python
+    transports over one socket (datagram)."""
 
     def __repr__(self) -> str:
-        info = [self.__class__.__name__]
-        if self._sock is None:
-            info.append("closed")
-        elif self._closing:
-            info.append("closing")
-        info.append(f"fd={self._sock_fd}")
-        if self._loop is not None and not self._loop.is_closed():
-            reading = self._io.is_reading(self._sock_fd)
-            info.append("read=polling" if reading else "read=idle")
-            writing = self._io.is_writing(self._sock_fd)
-            state = "polling" if writing else "idle"
-            info.append(f"write=<{state}, bufsize={self._buffer_size}>")
-        return "<{}>".format(" ".join(info))
+        return socket_transport_repr(self)
 
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._sock is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._sock.close()
+    def __del__(self) -> None:
+        warn_unclosed(self)
 
 
 class ReadingControl:
@@ -80,20 +137,10 @@ class ReadingControl:
         return not self._closing and not self._paused
 
     def pause_reading(self) -> None:
-        if self._closing or self._paused:
-            return
-        self._paused = True
-        self._stop_reading()
-        if self._loop.get_debug():
-            logger.debug("%r pauses reading", self)
+        pause_reading(self)
 
     def resume_reading(self) -> None:
-        if self._closing or not self._paused:
-            return
-        self._paused = False
-        self._start_reading()
-        if self._loop.get_debug():
-            logger.debug("%r resumes reading", self)
+        resume_reading(self)
 
     def _start_reading(self) -> None:
         raise NotImplementedError
@@ -121,14 +168,7 @@ class WriteFlowControl:
         return (self._low_water, self._high_water)
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        if high is None:
-            high = WRITE_HIGH_WATER_BYTES if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
+        self._high_water, self._low_water = write_buffer_limits(high, low)
         self._maybe_pause_protocol()
 
     def _maybe_pause_protocol(self) -> None:
@@ -148,19 +188,7 @@ class WriteFlowControl:
         """``_protocol_paused`` changed; the protocol is told next."""
 
     def _call_flow_control(self, method: str) -> None:
-        try:
-            getattr(self._protocol, method)()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {
-                    "message": f"protocol.{method}() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                }
-            )
+        call_flow_control(self, method)
 
 
 def report_fatal_error(transport: Any, exc: BaseException, message: str, *, quiet: bool) -> None:

@@ -45,7 +45,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import asyncio.transports  # mypyc: import the module of the Python base classes
+import asyncio.transports  # mypyc: the module of asyncio.Transport
 import collections
 import errno
 import itertools
@@ -55,16 +55,20 @@ import socket
 import sys
 from asyncio.constants import _SendfileMode
 from asyncio.trsock import TransportSocket
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from .._handles import set_result_unless_cancelled
-from .._native import mypyc_attr
 from ._base import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
-    ReadingControl,
-    SocketTransportBase,
-    WriteFlowControl,
+    WRITE_HIGH_WATER_BYTES,
+    InstanceDict,
+    call_flow_control,
+    pause_reading,
     report_fatal_error,
+    resume_reading,
+    socket_transport_repr,
+    warn_unclosed,
+    write_buffer_limits,
 )
 
 if TYPE_CHECKING:
@@ -106,19 +110,58 @@ def set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-@mypyc_attr(native_class=False)
-class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asyncio.Transport):
+# What ``isinstance`` sees (as for the handles, see ``_handles.HANDLE_CLASS``):
+# the stream transports are native classes in the compiled build, which
+# cannot extend asyncio.Transport (its ``__slots__`` fix a layout of their
+# own), so they are not its subclasses; their ``__class__`` names these
+# Python subclasses of asyncio.Transport, and ``isinstance(transport,
+# asyncio.Transport)`` (or ReadTransport, WriteTransport, BaseTransport)
+# holds as for asyncio's transports. ``type(transport)`` is the real class.
+def _transport_class(name: str) -> type:
+    return type(name, (asyncio.Transport,), {"__slots__": (), "__module__": __name__})
+
+
+STREAM_TRANSPORT_CLASS: Final = _transport_class("StreamTransport")
+SOCKET_METHODS_TRANSPORT_CLASS: Final = _transport_class("SocketMethodsTransport")
+
+
+class StreamTransport(InstanceDict):
     """A connected stream socket (TCP or Unix) under an asyncio protocol."""
 
-    # No __slots__ here on purpose (DESIGN.md 5a): tests patch transport
-    # instances (``transport.write = ...``), which needs an instance dict.
-    _extra: dict[str, Any]
+    # InstanceDict gives instances a __dict__: tests patch transport
+    # instances (``transport.write = ...``, DESIGN.md 5a).
+
     # loop.start_tls() and loop.sendfile() check these, as asyncio's do.
-    _start_tls_compatible = True
-    _sendfile_compatible = _SendfileMode.TRY_NATIVE
+    _start_tls_compatible: ClassVar[bool] = True
+    _sendfile_compatible: ClassVar[_SendfileMode] = _SendfileMode.TRY_NATIVE
     # asyncio's read size, public on its transports; tideloop's Protocol
     # reads use the loop's buffer of this size (SocketMethodsTransport: recv).
-    max_size = MAX_RECV_BYTES
+    max_size: ClassVar[int] = MAX_RECV_BYTES
+
+    _extra: dict[str, Any]
+    _loop: Any
+    _io: LoopIO
+    _sock: Any
+    _sock_fd: int
+    _protocol_connected: bool
+    _protocol: Any
+    _buffered_proto: bool
+    _server: Any
+    _buffer: collections.deque[bytes | memoryview]
+    _buffer_size: int
+    _write_state: int
+    _conn_lost: int
+    _closing: bool
+    _paused: bool
+    _eof: bool
+    _empty_waiter: asyncio.Future[None] | None
+    _rare: bool
+    _protocol_paused: bool
+    _high_water: int
+    _low_water: int
+    _flush_queue: list[Any]
+    _recv_buffer: bytearray
+    _recv_view: memoryview
 
     def __init__(
         self,
@@ -129,7 +172,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         extra: dict[str, Any] | None = None,
         server: Any = None,
     ) -> None:
-        super().__init__(extra)
+        self._extra = {} if extra is None else extra
         self._extra["socket"] = TransportSocket(sock)
         try:
             self._extra["sockname"] = sock.getsockname()
@@ -141,25 +184,27 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             except OSError:
                 self._extra["peername"] = None
         loop = io.loop
-        self._loop: Any = loop
+        self._loop = loop
         self._io = io
-        self._sock: Any = sock
+        self._sock = sock
         self._sock_fd = sock.fileno()
         self._protocol_connected = False
-        self._protocol: Any = None
+        self._protocol = None
         self._buffered_proto = False
         self.set_protocol(protocol)
         self._server = server
-        self._buffer: collections.deque[bytes | memoryview] = collections.deque()
+        self._buffer = collections.deque()
         self._buffer_size = 0
         self._write_state = IDLE
         self._conn_lost = 0
         self._closing = False
         self._paused = False
         self._eof = False
-        self._empty_waiter: asyncio.Future[None] | None = None
+        self._empty_waiter = None
         self._rare = False
-        self._init_flow_control()
+        self._protocol_paused = False
+        self._high_water = WRITE_HIGH_WATER_BYTES
+        self._low_water = WRITE_HIGH_WATER_BYTES // 4
         # LoopIO.flush_queue: write() appends this transport to it.
         self._flush_queue = io.flush_queue
         # The loop's receive buffer (shared by its transports; see reads).
@@ -174,6 +219,27 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
         loop.call_soon(self._start_reading)
         if waiter is not None:
             loop.call_soon(set_result_unless_cancelled, waiter, None)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # type: ignore[override]
+        return STREAM_TRANSPORT_CLASS
+
+    def __dir__(self) -> list[str]:
+        # object.__dir__ lists the attributes of __class__; list ours.
+        names = set(dir(type(self)))
+        names.update(getattr(self, "__dict__", ()))
+        return sorted(names)
+
+    def __repr__(self) -> str:
+        return socket_transport_repr(self)
+
+    def __del__(self) -> None:
+        if self._sock is not None:
+            warn_unclosed(self)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """Get optional transport information."""
+        return self._extra.get(name, default)
 
     # -- BaseTransport -----------------------------------------------------
 
@@ -218,7 +284,14 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
 
     # -- reading ---------------------------------------------------------------
 
-    # is_reading/pause_reading/resume_reading: ReadingControl.
+    def is_reading(self) -> bool:
+        return not self._closing and not self._paused
+
+    def pause_reading(self) -> None:
+        pause_reading(self)
+
+    def resume_reading(self) -> None:
+        resume_reading(self)
 
     def _start_reading(self) -> None:
         if self._closing or self._paused:
@@ -401,8 +474,25 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             or self._write_state == WAITING
         )
 
-    def _paused_changed(self) -> None:
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (self._low_water, self._high_water)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._high_water, self._low_water = write_buffer_limits(high, low)
+        self._maybe_pause_protocol()
+
+    def _maybe_pause_protocol(self) -> None:
+        if self._protocol_paused or self.get_write_buffer_size() <= self._high_water:
+            return
+        self._protocol_paused = True
         self._update_rare()
+        call_flow_control(self, "pause_writing")
+
+    def _maybe_resume_protocol(self) -> None:
+        if self._protocol_paused and self.get_write_buffer_size() <= self._low_water:
+            self._protocol_paused = False
+            self._update_rare()
+            call_flow_control(self, "resume_writing")
 
     def writelines(self, list_of_data: Any) -> None:
         if not _WRITELINES_MEMORYVIEW:
@@ -517,7 +607,7 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             # which would flush again in the middle of this send.)
             self._protocol_paused = False
             self._update_rare()
-            self._call_flow_control("resume_writing")
+            call_flow_control(self, "resume_writing")
         if self._buffer_size:
             if self._write_state != WAITING:
                 self._write_state = WAITING
@@ -626,7 +716,6 @@ class StreamTransport(SocketTransportBase, ReadingControl, WriteFlowControl, asy
             self._io.fd_released()
 
 
-@mypyc_attr(native_class=False)
 class SocketMethodsTransport(StreamTransport):
     """A stream transport over a socket whose class is not exactly
     ``socket.socket`` (a subclass passed with ``sock=`` that overrides
@@ -636,6 +725,10 @@ class SocketMethodsTransport(StreamTransport):
     ``recv_into`` for a ``BufferedProtocol``, ``send()`` for each write made
     with nothing pending, then, once writable, ``sendmsg()`` of what is left
     (Python 3.11: ``send()`` of it joined)."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # type: ignore[override]
+        return SOCKET_METHODS_TRANSPORT_CLASS
 
     def write(self, data: Any) -> None:
         super().write(data)
