@@ -498,3 +498,71 @@ def test_socket_subclass_connect_accepted_socket(loop: Loop, buffered: bool) -> 
         await pr.lost_fut
 
     run(loop, main())
+
+
+# -- the transport object itself ------------------------------------------------------------
+# The compiled build's transports are native classes with an instance dict
+# (both builds must behave alike here).
+
+
+def test_transport_weakref_dies_with_transport(loop: Loop) -> None:
+    """A weak reference to a closed, dropped transport is dead (and calling
+    it is safe), and one to a live transport gives it back."""
+    import gc
+    import weakref
+
+    async def main() -> tuple[Any, bool]:
+        a, b = socket.socketpair()
+        transport, _ = await loop.create_connection(asyncio.Protocol, sock=a)
+        ref = weakref.ref(transport)
+        alive = ref() is transport
+        transport.close()
+        await spin()
+        b.close()
+        del transport
+        return ref, alive
+
+    ref, alive = run(loop, main())
+    gc.collect()
+    assert alive
+    assert ref() is None
+
+
+def test_transport_instance_patching(loop: Loop) -> None:
+    """``transport.write`` can be replaced on the instance, and other code
+    calling it sees the replacement; an instance attribute can be set."""
+
+    async def main() -> list[bytes]:
+        a, b = socket.socketpair()
+        transport, _ = await loop.create_connection(asyncio.Protocol, sock=a)
+        seen: list[bytes] = []
+        transport.write = seen.append  # type: ignore[method-assign]
+        protocol: Any = asyncio.Protocol()
+        writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        writer.write(b"through the writer")
+        transport.custom = 1  # type: ignore[attr-defined]
+        assert transport.custom == 1  # type: ignore[attr-defined]
+        del transport.write
+        transport.write(b"x")
+        transport.close()
+        await spin()
+        assert b.recv(10) == b"x"
+        b.close()
+        return seen
+
+    assert run(loop, main()) == [b"through the writer"]
+
+
+def test_transport_isinstance_and_dir(loop: Loop) -> None:
+    async def main() -> None:
+        a, b = socket.socketpair()
+        transport, _ = await loop.create_connection(asyncio.Protocol, sock=a)
+        kinds = (asyncio.Transport, asyncio.ReadTransport, asyncio.WriteTransport)
+        for cls in (*kinds, asyncio.BaseTransport):
+            assert isinstance(transport, cls)
+        assert {"write", "close", "get_extra_info", "pause_reading"} <= set(dir(transport))
+        transport.close()
+        await spin()
+        b.close()
+
+    run(loop, main())
