@@ -16,11 +16,11 @@ real cost, watcher threads included).
 
 The functions follow the ``BenchFn`` contract of ``_core`` and ``GROUP`` is a
 :class:`BenchGroup`: ``python -m benchmarks --group spawn`` runs it on
-tideloop, asyncio and uvloop (when importable), each measurement in a fresh
-interpreter; ``python -m benchmarks.spawn`` runs it with options of its own
-(``--loop``, ``--rounds``).
+tideloop, tideloop-pure, asyncio and uvloop (when importable), each
+measurement in a fresh interpreter; ``python -m benchmarks.spawn`` runs it
+with options of its own (``--loop``, ``--rounds``).
 
-``pyfloor`` (``--loops ...,pyfloor``) is each benchmark's ``floor``: the same
+``pyfloor`` (``--loops ...,pyfloor``, or ``--loop pyfloor``) is each benchmark's ``floor``: the same
 children spawned with ``subprocess.Popen`` and waited for in a bare epoll
 loop (a pidfd, and the pipes), no event loop; it needs ``os.pidfd_open``.
 """
