@@ -18,9 +18,10 @@ from __future__ import annotations
 import importlib.machinery
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["PURE_LABEL", "build_label", "tideloop_build"]
+__all__ = ["PURE_LABEL", "build_label", "builds_line", "tideloop_build"]
 
 #: The label of a tideloop that runs no compiled module.
 PURE_LABEL: Final = "pure Python"
@@ -78,3 +79,17 @@ def build_label(info: dict[str, Any] | None) -> str:
     count = f"{len(compiled)} module" + ("s" if len(compiled) != 1 else "")
     what = ", ".join(x for x in (info.get("compiler"), count) if x)
     return f"compiled ({what})"
+
+
+def builds_line(builds: Mapping[str, str | None]) -> str | None:
+    """The report's line ``builds: tideloop: compiled (mypyc, 6 modules);
+    tideloop-pure: pure Python`` (None without tideloop rows).  A row on the
+    default build that ran pure Python says that no compiled module was found,
+    so a reader knows both rows measured the same code."""
+    items = []
+    for label, text in builds.items():
+        item = f"{label}: {text or 'unknown'}"
+        if text == PURE_LABEL and not label.startswith("tideloop-pure"):
+            item += " (no compiled modules installed)"
+        items.append(item)
+    return "builds: " + "; ".join(items) if items else None

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ._build import build_label
+from ._build import build_label, builds_line
 from ._core import BenchGroup, Benchmark, LoopSpec, loop_env, parse_loop_spec
 from ._env import child_env
 
@@ -101,12 +101,6 @@ def _compiled_over_pure(subject: str, other: str) -> bool:
     except ValueError:
         return False
     return b.compiled_row == a
-
-
-def builds_line(builds: Mapping[str, str | None]) -> str | None:
-    """``builds: tideloop compiled (mypyc, 6 modules); tideloop-pure pure Python``."""
-    items = [f"{label}: {text or 'unknown'}" for label, text in builds.items()]
-    return "builds: " + "; ".join(items) if items else None
 
 
 def merge_build(seen: str | None, label: str | None) -> str | None:

@@ -69,11 +69,15 @@ from typing import Any, Final, cast
 
 try:
     from . import _tls_floor
-    from ._build import build_label, tideloop_build
+    from ._build import build_label, builds_line, tideloop_build
     from ._core import LoopSpec, loop_env, make_loop, parse_loop_spec
 except ImportError:  # the children: a top-level module, its directory on sys.path
     import _tls_floor  # type: ignore[import-not-found,no-redef]
-    from _build import build_label, tideloop_build  # type: ignore[import-not-found,no-redef]
+    from _build import (  # type: ignore[import-not-found,no-redef]
+        build_label,
+        builds_line,
+        tideloop_build,
+    )
     from _core import (  # type: ignore[import-not-found,no-redef]
         LoopSpec,
         loop_env,
@@ -687,9 +691,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.json).write_text(text + "\n")
     else:
         print(f"median of {args.rounds} rounds (by server CPU per op)")
-        row_builds = builds(results)
-        if row_builds:
-            print("builds: " + "; ".join(f"{k}: {v or 'unknown'}" for k, v in row_builds.items()))
+        line = builds_line(builds(results))
+        if line:
+            print(line)
         print(format_table(medians))
     return 0
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from benchmarks import _runner, _server_bench, spawn, tls
-from benchmarks._build import PURE_LABEL, build_label, tideloop_build
+from benchmarks._build import PURE_LABEL, build_label, builds_line, tideloop_build
 from benchmarks._cli import resolve_loops
 from benchmarks._core import (
     PURE_ENV,
@@ -206,7 +206,8 @@ def test_rows_run_with_the_variable_in_the_shell(group: str, bench: str) -> None
         cmd, env=child_env, capture_output=True, text=True, timeout=110, check=False
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert f"builds: tideloop: {PURE_LABEL}; tideloop-pure: {PURE_LABEL}" in proc.stdout
+    expected = builds_line({"tideloop": PURE_LABEL, "tideloop-pure": PURE_LABEL})
+    assert expected is not None and expected in proc.stdout
     assert "FAILED" not in proc.stdout
 
 
@@ -237,6 +238,18 @@ def test_build_label_of_compiled_modules(monkeypatch: pytest.MonkeyPatch) -> Non
         build_label({"compiled": ["a", "b"], "compiler": "mypyc"}) == "compiled (mypyc, 2 modules)"
     )
     assert build_label(None) == "unknown"
+
+
+def test_builds_line() -> None:
+    compiled = "compiled (mypyc, 6 modules)"
+    line = builds_line({"tideloop": compiled, "tideloop-pure": PURE_LABEL})
+    assert line == f"builds: tideloop: {compiled}; tideloop-pure: {PURE_LABEL}"
+    line = builds_line({"tideloop-epoll": PURE_LABEL, "tideloop-pure-epoll": None})
+    assert line == (
+        f"builds: tideloop-epoll: {PURE_LABEL} (no compiled modules installed); "
+        "tideloop-pure-epoll: unknown"
+    )
+    assert builds_line({}) is None
 
 
 def test_merge_build() -> None:
