@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import select
 import sys
 from typing import TextIO
@@ -16,6 +17,7 @@ from ._runner import format_report, print_report, run_group
 __all__ = [
     "add_bench_arguments",
     "build_parser",
+    "floor_unavailable",
     "main",
     "resolve_loops",
     "run_bench",
@@ -49,9 +51,10 @@ def add_bench_arguments(parser: argparse.ArgumentParser, *, group: str | None = 
     parser.add_argument(
         "--loops",
         metavar="LIST",
-        help="comma-separated loops to compare: tideloop, tideloop-BACKEND, asyncio, uvloop, "
-        "and for the streams group pyfloor, a bare Python epoll server as a reference "
-        "(default: tideloop,asyncio and uvloop when importable)",
+        help="comma-separated loops to compare: tideloop (the installed build: compiled when "
+        "there is one), tideloop-pure (the same, with TIDELOOP_PURE_PYTHON=1), "
+        "tideloop[-pure]-BACKEND, asyncio, uvloop, and pyfloor, the group's bare-Python "
+        "reference (default: tideloop,tideloop-pure,asyncio and uvloop when importable)",
     )
     parser.add_argument(
         "--bench",
@@ -95,6 +98,24 @@ def add_bench_arguments(parser: argparse.ArgumentParser, *, group: str | None = 
     )
 
 
+def floor_unavailable(group: str) -> str | None:
+    """Why ``pyfloor`` cannot run in ``group`` here, or None when it can.
+
+    Every group has a floor (see benchmarks/README.md); they poll with epoll,
+    and the spawn group's waits for its children with a pidfd."""
+    if not hasattr(select, "epoll"):
+        return (
+            f"pyfloor of the {group} group is a bare Python epoll loop: not available "
+            "on this platform (no select.epoll)"
+        )
+    if group == "spawn" and not hasattr(os, "pidfd_open"):
+        return (
+            "pyfloor of the spawn group waits for its children with os.pidfd_open "
+            "(Linux 5.3+, Python 3.9+): not available here"
+        )
+    return None
+
+
 def _uvloop_importable() -> bool:
     return importlib.util.find_spec("uvloop") is not None
 
@@ -105,7 +126,7 @@ def resolve_loops(text: str | None, *, err: TextIO = sys.stderr) -> list[LoopSpe
     import tideloop
 
     if text is None:
-        specs = [LoopSpec("tideloop"), LoopSpec("asyncio")]
+        specs = [LoopSpec("tideloop"), LoopSpec("tideloop", pure=True), LoopSpec("asyncio")]
         if _uvloop_importable():
             specs.append(LoopSpec("uvloop"))
         return specs
@@ -179,10 +200,9 @@ def run_bench(args: argparse.Namespace) -> int:
             return 0
         loops = resolve_loops(args.loops)
         if any(spec.kind == "pyfloor" for spec in loops):
-            if args.group != "streams":
-                raise ValueError("pyfloor is a reference server of the streams group only")
-            if not hasattr(select, "epoll"):
-                raise ValueError("pyfloor is an epoll server: not available on this platform")
+            reason = floor_unavailable(args.group)
+            if reason is not None:
+                raise ValueError(reason)
         only = [b.strip() for b in args.bench.split(",") if b.strip()] if args.bench else None
         if only:
             for name in only:

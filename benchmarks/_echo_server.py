@@ -1,6 +1,6 @@
 """The server under test of the stream benchmark, in a process of its own.
 
-    python -m benchmarks._echo_server --loop tideloop|tideloop-BACKEND|asyncio|uvloop|pyfloor
+    python -m benchmarks._echo_server --loop tideloop[-pure][-BACKEND]|asyncio|uvloop|pyfloor
         --handler protocol|buffered|buffered-zero-copy|streams|split|http
         [--host 127.0.0.1] [--port 0]
 
@@ -27,7 +27,8 @@ Handlers (what real programs write, nothing tuned for one loop):
   with Content-Length) per request.
 
 Control protocol: one JSON line on stdout when listening
-(``{"event": "listening", "port": ..., "loop_type": ...}``); then each stdin line
+(``{"event": "listening", "port": ..., "loop_type": ..., "build": ...}``, the
+build being ``_build.tideloop_build()`` on tideloop, else null); then each stdin line
 ``r`` is answered with ``{"event": "sample", "t": monotonic, "utime": s,
 "stime": s}`` from ``getrusage(RUSAGE_SELF)`` (the OS's account of the whole
 process), and ``q`` or EOF on stdin stops the server: it closes the listener
@@ -56,10 +57,12 @@ from typing import Any, Final, cast
 
 try:
     from . import _floor_server
+    from ._build import tideloop_build
     from ._core import close_loop, make_loop, parse_loop_spec
     from ._wire import HANDLERS, HTTP_RESPONSE, SPLIT_HEAD_BYTES
 except ImportError:  # a top-level module, its directory on sys.path: see SERVER_BOOTSTRAP
     import _floor_server  # type: ignore[import-not-found,no-redef]
+    from _build import tideloop_build  # type: ignore[import-not-found,no-redef]
     from _core import close_loop, make_loop, parse_loop_spec  # type: ignore[import-not-found,no-redef]
     from _wire import (  # type: ignore[import-not-found,no-redef]
         HANDLERS,
@@ -283,7 +286,12 @@ def _exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any])
 
 
 async def _serve(
-    loop: asyncio.AbstractEventLoop, handler: str, host: str, port: int, loop_label: str
+    loop: asyncio.AbstractEventLoop,
+    handler: str,
+    host: str,
+    port: int,
+    loop_label: str,
+    build: dict[str, Any] | None,
 ) -> None:
     stop: asyncio.Future[None] = loop.create_future()
     server: asyncio.AbstractServer
@@ -296,7 +304,11 @@ async def _serve(
     sockets = server.sockets
     bound_port = int(sockets[0].getsockname()[1]) if sockets else port
     _listening(
-        bound_port, loop_label, f"{type(loop).__module__}.{type(loop).__qualname__}", handler
+        bound_port,
+        loop_label,
+        f"{type(loop).__module__}.{type(loop).__qualname__}",
+        handler,
+        build,
     )
     _start_control(functools.partial(_stop_loop, loop, stop))
     await stop
@@ -313,7 +325,9 @@ async def _serve(
         await asyncio.sleep(0)
 
 
-def _listening(port: int, label: str, loop_type: str, handler: str) -> None:
+def _listening(
+    port: int, label: str, loop_type: str, handler: str, build: dict[str, Any] | None = None
+) -> None:
     _emit(
         {
             "event": "listening",
@@ -322,6 +336,7 @@ def _listening(port: int, label: str, loop_type: str, handler: str) -> None:
             "loop": label,
             "loop_type": loop_type,
             "handler": handler,
+            "build": build,
         }
     )
 
@@ -347,7 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         description="Server under test of the stream benchmark (see the module docstring).",
     )
     parser.add_argument(
-        "--loop", default="tideloop", help="tideloop[-BACKEND], asyncio, uvloop, pyfloor"
+        "--loop",
+        default="tideloop",
+        help="tideloop[-BACKEND], tideloop-pure[-BACKEND] (needs TIDELOOP_PURE_PYTHON=1 in the "
+        "environment), asyncio, uvloop, pyfloor",
     )
     parser.add_argument("--handler", choices=HANDLERS, default="protocol")
     parser.add_argument("--host", default="127.0.0.1")
@@ -359,10 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     if spec.kind == "pyfloor":
         return _serve_floor(args.handler, args.host, args.port)
     loop = make_loop(spec)
+    build = tideloop_build() if spec.is_tideloop else None
     loop.set_exception_handler(_exception_handler)
     try:
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(_serve(loop, args.handler, args.host, args.port, spec.label))
+        loop.run_until_complete(_serve(loop, args.handler, args.host, args.port, spec.label, build))
     finally:
         close_loop(loop)
     _emit({"event": "closed", "connections": STATE.connections, "errors": STATE.errors})

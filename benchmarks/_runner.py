@@ -22,15 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ._core import BenchGroup, Benchmark, LoopSpec
+from ._build import build_label, builds_line
+from ._core import BenchGroup, Benchmark, LoopSpec, loop_env, parse_loop_spec
 from ._env import child_env
 
 __all__ = [
     "BenchResult",
     "LoopResult",
     "Report",
+    "builds_line",
     "format_report",
     "loop_versions",
+    "merge_build",
     "pair_ratios",
     "print_report",
     "run_group",
@@ -68,7 +71,9 @@ def pair_ratios(
     """``{"subject/other": fns[kind](subject, other)}`` (None where either failed).
 
     The subjects are the tideloop loops (with ``first_if_no_tideloop`` and no
-    tideloop loop, the first loop), compared with every other loop.
+    tideloop loop, the first loop), compared with every other loop; a
+    ``tideloop[-BACKEND]`` row is compared with its ``tideloop-pure[-BACKEND]``
+    row as well (what the compiled build gains).
     """
     subjects = [r for r in results if r.loop.startswith("tideloop")]
     if not subjects and first_if_no_tideloop:
@@ -76,7 +81,7 @@ def pair_ratios(
     out: dict[str, float | None] = {}
     for s in subjects:
         for o in results:
-            if o in subjects:
+            if o in subjects and not _compiled_over_pure(s.loop, o.loop):
                 continue
             value: float | None = None
             if s.ok and o.ok:
@@ -89,6 +94,25 @@ def pair_ratios(
     return out
 
 
+def _compiled_over_pure(subject: str, other: str) -> bool:
+    """``tideloop[-B]`` over ``tideloop-pure[-B]``: the one ratio between two tideloop rows."""
+    try:
+        a, b = parse_loop_spec(subject), parse_loop_spec(other)
+    except ValueError:
+        return False
+    return b.compiled_row == a
+
+
+def merge_build(seen: str | None, label: str | None) -> str | None:
+    """A row's build label over its runs (each a fresh process): one label,
+    or every label seen, joined by " / ", when the runs disagreed."""
+    if label is None:
+        return seen
+    if seen is None:
+        return label
+    return seen if label in seen.split(" / ") else f"{seen} / {label}"
+
+
 @dataclass
 class LoopResult:
     """All samples of one loop on one benchmark."""
@@ -99,6 +123,8 @@ class LoopResult:
     loop_type: str | None = None
     error: str | None = None
     traceback: str | None = None
+    #: tideloop rows: which build ran (``_build.build_label``).
+    build: str | None = None
 
     def _round_best(self, index: int) -> list[float]:
         return [min(s[index] for s in samples) for samples in self.rounds if samples]
@@ -132,6 +158,7 @@ class LoopResult:
         data: dict[str, Any] = {
             "loop": self.loop,
             "loop_type": self.loop_type,
+            "build": self.build,
             "n": self.n,
             "ok": self.ok,
             "error": self.error,
@@ -197,6 +224,17 @@ class Report:
     def failed(self) -> list[tuple[str, LoopResult]]:
         return [(b.bench.name, r) for b in self.benchmarks for r in b.results.values() if not r.ok]
 
+    def builds(self) -> dict[str, str | None]:
+        """``{tideloop row: build label}`` (None where no run of the row worked)."""
+        out: dict[str, str | None] = {}
+        for label in self.loops:
+            if label.startswith("tideloop"):
+                seen: str | None = None
+                for b in self.benchmarks:
+                    seen = merge_build(seen, b.results[label].build)
+                out[label] = seen
+        return out
+
     def to_json(self) -> dict[str, Any]:
         return {
             "tool": "tideloop bench",
@@ -205,6 +243,7 @@ class Report:
             "rounds": self.rounds,
             "repeats": self.repeats,
             "loops": self.loops,
+            "builds": self.builds(),
             "versions": self.versions,
             "python": platform.python_version(),
             "implementation": platform.python_implementation(),
@@ -295,7 +334,8 @@ def run_group(
     if only:
         benches = [group.get(name) for name in only]
     labels = [spec.label for spec in loops]
-    env = _worker_env()
+    base_env = _worker_env()
+    envs = {spec.label: loop_env(spec, base_env) for spec in loops}
     total = len(benches) * rounds * len(labels)
     step = 0
     start = time.perf_counter()
@@ -324,10 +364,13 @@ def run_group(
                     "warmup_n": warmup_n,
                     "repeats": repeats,
                 }
-                reply = _run_worker(spec, env, timeout)
+                reply = _run_worker(spec, envs[label], timeout)
                 if reply.get("ok"):
                     res.rounds.append([[float(w), float(c)] for w, c in reply["samples"]])
                     res.loop_type = reply.get("loop_type")
+                    build = reply.get("build")
+                    if build is not None:
+                        res.build = merge_build(res.build, build_label(build))
                 else:
                     res.error = str(reply.get("error"))
                     res.traceback = reply.get("traceback")
@@ -422,6 +465,9 @@ def format_report(report: Report) -> str:
         f"{report.rounds} round(s) x {report.repeats} timed pass(es) per loop, fresh "
         f"subprocess each, loop order rotated; best pass shown; {vers}"
     )
+    builds = builds_line(report.builds())
+    if builds:
+        lines.append(builds)
     lines.append("")
 
     # Throughput and ratios.

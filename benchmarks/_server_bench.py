@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from ._core import BenchGroup, Benchmark, LoopSpec, Timer
+from ._core import BenchGroup, Benchmark, LoopSpec, Timer, loop_env
 from ._loadgen import ClientInfo
 from ._runner import _si, _worker_env, loop_versions, print_report
 from ._streams_report import CaseT, LoopStats, ServerReport
@@ -102,14 +102,17 @@ def run_rounds(
 ) -> tuple[dict[str, dict[str, LoopStats]], float]:
     """Run every case on every loop, ``plan.rounds`` times, rounds alternating.
 
-    ``run(case, loop, env)`` measures once.  Returns ``{case name: {loop label:
-    LoopStats}}`` and the time it took.  A progress line per run names it
+    ``run(case, loop, env)`` measures once; ``env`` is the loop's
+    (``_core.loop_env``: ``TIDELOOP_PURE_PYTHON=1`` for a ``-pure`` row
+    only).  Returns ``{case name: {loop label: LoopStats}}`` and the time it
+    took.  A progress line per run names it
     ``group/case`` and gives its figures (the rate as ``rate``, then what
     ``note`` says of the sample).
     """
     labels = [spec.label for spec in loops]
     results = {case.name: {label: LoopStats(label) for label in labels} for case in cases}
-    env = _worker_env()
+    base_env = _worker_env()
+    envs = {spec.label: loop_env(spec, base_env) for spec in loops}
     name_width = max([name_width, *(len(case.name) for case in cases)])
     total = plan.rounds * len(cases) * len(loops)
     step = 0
@@ -130,7 +133,7 @@ def run_rounds(
                 if progress is not None:
                     progress(head)
                 try:
-                    sample, loop_type = run(case, spec, env)
+                    sample, loop_type = run(case, spec, envs[spec.label])
                 except RunError as exc:
                     stats.error = str(exc)
                     stats.detail = exc.detail

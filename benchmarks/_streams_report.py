@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 from ._loadgen import ClientInfo
-from ._runner import RatioFns, _si, _table, pair_ratios
+from ._runner import RatioFns, _si, _table, builds_line, merge_build, pair_ratios
 from ._streams_run import Case, Plan, RunSample
 
 __all__ = [
@@ -109,6 +109,14 @@ class LoopStats:
         }
 
     @property
+    def build(self) -> str | None:
+        """tideloop rows: the build the servers ran (``_build.build_label``)."""
+        seen: str | None = None
+        for s in self.samples:
+            seen = merge_build(seen, s.build)
+        return seen
+
+    @property
     def background_cores(self) -> float | None:
         values = [s.background_cores for s in self.samples if s.background_cores is not None]
         return max(values) if values else None
@@ -126,6 +134,7 @@ class LoopStats:
         data: dict[str, Any] = {
             "loop": self.loop,
             "loop_type": self.loop_type,
+            "build": self.build,
             "ok": self.ok,
             "error": self.error,
         }
@@ -261,6 +270,17 @@ class ServerReport(Generic[ResultT]):
             "worst": [label for _, label in noisy[:3]],
         }
 
+    def builds(self) -> dict[str, str | None]:
+        """``{tideloop row: build label}`` (None where no run of the row worked)."""
+        out: dict[str, str | None] = {}
+        for label in self.loops:
+            if label.startswith("tideloop"):
+                seen: str | None = None
+                for c in self.cases:
+                    seen = merge_build(seen, c.results[label].build)
+                out[label] = seen
+        return out
+
     def settings_json(self) -> dict[str, Any]:
         """The group's own settings, after the plan's in the JSON report."""
         return {}
@@ -276,6 +296,7 @@ class ServerReport(Generic[ResultT]):
             "duration_s": self.plan.duration_s,
             **self.settings_json(),
             "loops": self.loops,
+            "builds": self.builds(),
             "client": self.client.to_json(),
             "versions": self.versions,
             "python": platform.python_version(),
@@ -317,6 +338,9 @@ def head_lines(report: ServerReport[Any], loadgen: str) -> list[str]:
     ]
     vers = ", ".join(f"{k} {v}" for k, v in report.versions.items() if v)
     lines.append(f"versions: {vers}")
+    builds = builds_line(report.builds())
+    if builds:
+        lines.append(builds)
     if report.client.kind != "c" and report.client.note:
         lines.append(f"note: no C client ({report.client.note})")
     lines.append("")
@@ -371,18 +395,13 @@ def cpu_lines(report: ServerReport[Any], unit: str) -> list[str]:
         for lp in loops:
             r = c.results[lp]
             row.append(f"{_cpu(r.server_us)} / {_cpu(r.server_user_us)}" if r.ok else "FAILED")
-        row.extend(_ratio(v) for v in c.ratios("cpu").values())
-        row.extend(_ratio(v) for v in c.ratios("user").values())
+        cpu, user = c.ratios("cpu"), c.ratios("user")
+        row.extend(f"{_ratio(cpu[k])} / {_ratio(user[k])}" for k in cpu)
         rows.append(row)
-    header = [
-        "case",
-        *loops,
-        *[f"cpu {k}" for k in ratio_keys],
-        *[f"user {k}" for k in ratio_keys],
-    ]
+    header = ["case", *loops, *ratio_keys]
     lines = [
         f"Server CPU per {unit}, µs: total / user-space (getrusage; median of rounds;"
-        " ratio A/B > 1: A is cheaper)"
+        " ratios A/B of total / of user-space > 1: A is cheaper)"
     ]
     lines.extend(_table(header, rows))
     lines.append("")

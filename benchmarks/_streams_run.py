@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final, TypeVar
 
+from ._build import build_label
 from ._core import LoopSpec
 from ._echo_server import SERVER_BOOTSTRAP
 from ._loadgen import ClientInfo, client_command
@@ -142,6 +143,8 @@ class RunSample:
     #: hypervisor's steal time, which is also counted in it.
     background_cores: float | None = None
     steal_cores: float | None = None
+    #: tideloop rows: the build the server ran (``_build.build_label``).
+    build: str | None = None
 
     @property
     def msgs_per_sec(self) -> float:
@@ -184,6 +187,7 @@ class RunSample:
             "msgs_per_sec": self.msgs_per_sec,
             "background_cores": self.background_cores,
             "steal_cores": self.steal_cores,
+            "build": self.build,
         }
 
 
@@ -354,6 +358,7 @@ class Window:
             client_sys_s=client_sys_s,
             background_cores=background,
             steal_cores=steal,
+            build=build_label(self.hello["build"]) if self.hello.get("build") else None,
             **extra,
         )
 

@@ -1,6 +1,6 @@
 """The server under test of the UDP benchmark, in a process of its own.
 
-    python -m benchmarks._udp_server --loop tideloop|tideloop-BACKEND|asyncio|uvloop
+    python -m benchmarks._udp_server --loop tideloop[-pure][-BACKEND]|asyncio|uvloop|pyfloor
         [--host 127.0.0.1] [--port 0]
 
 One ``asyncio.DatagramProtocol`` on ``loop.create_datagram_endpoint``:
@@ -31,9 +31,13 @@ import sys
 from typing import Any, Final, cast
 
 try:
+    from . import _udp_floor
+    from ._build import tideloop_build
     from ._core import close_loop, make_loop, parse_loop_spec
     from ._echo_server import _emit, _start_control, _stop_loop
 except ImportError:  # a top-level module, its directory on sys.path
+    import _udp_floor  # type: ignore[import-not-found,no-redef]
+    from _build import tideloop_build  # type: ignore[import-not-found,no-redef]
     from _core import close_loop, make_loop, parse_loop_spec  # type: ignore[import-not-found,no-redef]
     from _echo_server import (  # type: ignore[import-not-found,no-redef]
         _emit,
@@ -93,7 +97,13 @@ def _exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any])
     loop.default_exception_handler(context)
 
 
-async def _serve(loop: asyncio.AbstractEventLoop, host: str, port: int, loop_label: str) -> int:
+async def _serve(
+    loop: asyncio.AbstractEventLoop,
+    host: str,
+    port: int,
+    loop_label: str,
+    build: dict[str, Any] | None,
+) -> int:
     """Serve until told to stop; returns the datagrams left in the write queue."""
     stop: asyncio.Future[None] = loop.create_future()
     transport, _ = await loop.create_datagram_endpoint(
@@ -108,6 +118,7 @@ async def _serve(loop: asyncio.AbstractEventLoop, host: str, port: int, loop_lab
             "loop": loop_label,
             "loop_type": f"{type(loop).__module__}.{type(loop).__qualname__}",
             "transport_type": f"{type(transport).__module__}.{type(transport).__qualname__}",
+            "build": build,
         }
     )
     _start_control(functools.partial(_stop_loop, loop, stop))
@@ -121,23 +132,61 @@ async def _serve(loop: asyncio.AbstractEventLoop, host: str, port: int, loop_lab
     return queued
 
 
+def _serve_floor(host: str, port: int) -> int:
+    """The ``pyfloor`` reference server (see ``_udp_floor``); returns 0."""
+
+    def listening(bound: int) -> None:
+        _emit(
+            {
+                "event": "listening",
+                "port": bound,
+                "pid": os.getpid(),
+                "loop": "pyfloor",
+                "loop_type": "pyfloor (bare epoll loop)",
+                "transport_type": "pyfloor",
+                "build": None,
+            }
+        )
+
+    _udp_floor.serve(host, port, EchoDatagramProtocol(), listening, _start_control)
+    _emit(
+        {
+            "event": "closed",
+            "errors": STATE.errors,
+            "error_received": STATE.error_received,
+            "pause_writing": STATE.pause_writing,
+            "queued_bytes": 0,
+            "connection_lost": STATE.lost_called,
+        }
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="_udp_server",
         description="Server under test of the UDP benchmark (see the module docstring).",
     )
-    parser.add_argument("--loop", default="tideloop", help="tideloop[-BACKEND], asyncio, uvloop")
+    parser.add_argument(
+        "--loop",
+        default="tideloop",
+        help="tideloop[-BACKEND], tideloop-pure[-BACKEND] (needs TIDELOOP_PURE_PYTHON=1 in the "
+        "environment), asyncio, uvloop, pyfloor (a bare epoll server: see _udp_floor)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     spec = parse_loop_spec(args.loop)
+    if spec.kind == "pyfloor":
+        return _serve_floor(args.host, args.port)
     loop = make_loop(spec)
+    build = tideloop_build() if spec.is_tideloop else None
     loop.set_exception_handler(_exception_handler)
     try:
         asyncio.set_event_loop(loop)
-        queued = loop.run_until_complete(_serve(loop, args.host, args.port, spec.label))
+        queued = loop.run_until_complete(_serve(loop, args.host, args.port, spec.label, build))
     finally:
         close_loop(loop)
     _emit(

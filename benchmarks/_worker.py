@@ -4,11 +4,13 @@
 benchmark on it (a warm-up pass, then ``repeats`` timed passes) and prints one
 JSON object as the last line of stdout::
 
-    {"ok": true, "samples": [[wall_s, cpu_s], ...], "loop_type": "...", ...}
+    {"ok": true, "samples": [[wall_s, cpu_s], ...], "loop_type": "...", "build": {...}, ...}
     {"ok": false, "error": "AssertionError: ...", "traceback": "..."}
 
 SPEC_JSON keys: group, bench, loop (a loop spec such as ``tideloop-epoll``),
-n, warmup_n, repeats.
+n, warmup_n, repeats.  ``build`` (tideloop rows only) is
+``_build.tideloop_build()``: which modules of tideloop were compiled.  The
+``pyfloor`` row runs the benchmark's ``floor`` (bare Python, no loop).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import traceback
 from typing import Any
 
 from . import get_group
-from ._core import Timer, close_loop, make_loop, parse_loop_spec
+from ._build import tideloop_build
+from ._core import Benchmark, Timer, close_loop, make_loop, parse_loop_spec
 
 
 def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -30,8 +33,11 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
     warmup_n = int(spec["warmup_n"])
     repeats = int(spec["repeats"])
 
+    if loop_spec.kind == "pyfloor":
+        return _run_floor(bench, n, warmup_n, repeats)
     loop = make_loop(loop_spec)
     loop_type = f"{type(loop).__module__}.{type(loop).__qualname__}"
+    build = tideloop_build() if loop_spec.is_tideloop else None
     samples: list[list[float]] = []
     try:
         asyncio.set_event_loop(loop)
@@ -45,7 +51,24 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
             samples.append([timer.wall, timer.cpu])
     finally:
         close_loop(loop)
-    return {"ok": True, "samples": samples, "loop_type": loop_type, "n": n}
+    return {"ok": True, "samples": samples, "loop_type": loop_type, "n": n, "build": build}
+
+
+def _run_floor(bench: Benchmark, n: int, warmup_n: int, repeats: int) -> dict[str, Any]:
+    """The ``pyfloor`` row: the benchmark's bare-Python floor, no event loop."""
+    floor = bench.floor
+    if floor is None:
+        raise ValueError(f"benchmark {bench.name} has no pyfloor")
+    if warmup_n > 0:
+        floor(warmup_n, Timer())
+    samples: list[list[float]] = []
+    for _ in range(repeats):
+        timer = Timer()
+        floor(n, timer)
+        if timer.uses != 1:
+            raise RuntimeError(f"the floor of {bench.name} used its timer {timer.uses} times")
+        samples.append([timer.wall, timer.cpu])
+    return {"ok": True, "samples": samples, "loop_type": "pyfloor (bare Python)", "n": n}
 
 
 def main(argv: list[str] | None = None) -> int:

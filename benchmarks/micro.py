@@ -4,6 +4,9 @@ Each function measures ``n`` operations inside ``with timer:`` and then checks
 that the work was really done.  Callbacks are ordinary Python functions, as in
 real programs; their own (tiny, loop-independent) cost is part of every figure.
 
+Each benchmark also has a ``floor``: the same operations in bare Python,
+with no event loop (the ``pyfloor`` row: ``--loops tideloop,pyfloor``).
+
 Run them with ``python -m benchmarks --group micro`` or
 ``python -m benchmarks.micro``, from the repository's root.
 """
@@ -11,9 +14,17 @@ Run them with ``python -m benchmarks --group micro`` or
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+import os
+import select
 import socket
 import sys
 import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 from ._core import BenchGroup, Benchmark, Timer
 
@@ -208,6 +219,260 @@ def bench_sock_echo(loop: asyncio.AbstractEventLoop, n: int, timer: Timer) -> No
     _check(done == n, f"{done} of {n} round trips completed")
 
 
+# -- pyfloor: the same operations in bare Python ------------------------------------
+#
+# What each operation costs with no event loop semantics at all (no handles,
+# contexts, debug checks, exception handling or closed-loop checks): the
+# least Python work that does the same job.  A loop written in Python cannot
+# go below it; what a loop costs above it is the price of its semantics.
+
+
+def _floor_call_soon(n: int, timer: Timer, *, with_args: bool) -> None:
+    """A deque of (callback, args) and a run loop that pops what was ready at
+    the start of each iteration, as asyncio's ``_run_once`` does."""
+    ready: deque[tuple[Callable[..., object], tuple[object, ...]]] = deque()
+    append = ready.append
+    total = 0
+    remaining = n
+    running = True
+
+    def call_soon(callback: Callable[..., object], *args: object) -> None:
+        append((callback, args))
+
+    def cb() -> None:
+        nonlocal total
+        total += 1
+
+    def cb_args(a: int, b: str, c: object) -> None:
+        nonlocal total
+        total += a
+
+    def stop() -> None:
+        nonlocal running
+        running = False
+
+    def driver() -> None:
+        nonlocal remaining
+        k = min(BATCH, remaining)
+        remaining -= k
+        if with_args:
+            for _ in range(k):
+                call_soon(cb_args, 1, "arg", None)
+        else:
+            for _ in range(k):
+                call_soon(cb)
+        call_soon(driver if remaining else stop)
+
+    call_soon(driver)
+    popleft = ready.popleft
+    with timer:
+        while running:
+            for _ in range(len(ready)):
+                callback, args = popleft()
+                callback(*args)
+    _check(total == n, f"{total} of {n} callbacks ran")
+
+
+def floor_call_soon(n: int, timer: Timer) -> None:
+    _floor_call_soon(n, timer, with_args=False)
+
+
+def floor_call_soon_args(n: int, timer: Timer) -> None:
+    _floor_call_soon(n, timer, with_args=True)
+
+
+def floor_call_soon_threadsafe(n: int, timer: Timer) -> None:
+    """The producer appends to a deque and writes a byte to a wake-up pipe
+    (per call, as asyncio does); the consumer waits in epoll, drains the
+    pipe and runs what is ready."""
+    ready: deque[Callable[[], None]] = deque()
+    rfd, wfd = os.pipe()
+    os.set_blocking(rfd, False)
+    os.set_blocking(wfd, False)
+    total = 0
+
+    def cb() -> None:
+        nonlocal total
+        total += 1
+
+    def producer() -> None:
+        append = ready.append
+        write = os.write
+        for _ in range(n):
+            append(cb)
+            try:
+                write(wfd, b"\0")
+            except BlockingIOError:
+                pass  # the pipe is full: the consumer is awake anyway
+
+    thread = threading.Thread(target=producer, name="floor-producer", daemon=True)
+    epoll = select.epoll()
+    epoll.register(rfd, select.EPOLLIN)
+    popleft = ready.popleft
+    try:
+        with timer:
+            thread.start()
+            while total < n:
+                epoll.poll()
+                try:
+                    os.read(rfd, 65536)
+                except BlockingIOError:
+                    pass
+                for _ in range(len(ready)):
+                    popleft()()
+        thread.join()
+    finally:
+        epoll.close()
+        os.close(rfd)
+        os.close(wfd)
+    _check(total == n, f"{total} of {n} threadsafe callbacks ran")
+
+
+class _FloorTimer:
+    """A timer's record: what ``cancel()`` needs."""
+
+    __slots__ = ("callback", "cancelled")
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+        self.cancelled = False
+
+
+def floor_timer_cancel(n: int, timer: Timer) -> None:
+    """``call_later``: a record pushed on a heap of (deadline, sequence,
+    record); ``cancel``: a flag and a count; the next iteration drops the
+    cancelled records (rebuilding the heap when most are cancelled, as
+    asyncio does)."""
+    heap: list[tuple[float, int, _FloorTimer]] = []
+    seq = itertools.count()
+    cancelled = 0
+    fired = 0
+    now = time.monotonic
+
+    def cb() -> None:
+        nonlocal fired
+        fired += 1
+
+    def call_later(delay: float, callback: Callable[[], None]) -> _FloorTimer:
+        record = _FloorTimer(callback)
+        heapq.heappush(heap, (now() + delay, next(seq), record))
+        return record
+
+    def cancel(record: _FloorTimer) -> None:
+        nonlocal cancelled
+        if not record.cancelled:
+            record.cancelled = True
+            cancelled += 1
+
+    with timer:
+        for _ in range(n):
+            cancel(call_later(3600.0, cb))
+        # The next iteration: most timers are cancelled, so rebuild the heap.
+        if cancelled * 2 > len(heap):
+            heap = [entry for entry in heap if not entry[2].cancelled]
+            heapq.heapify(heap)
+            cancelled = 0
+        deadline = now()
+        while heap and heap[0][0] <= deadline:
+            record = heapq.heappop(heap)[2]
+            if not record.cancelled:
+                record.callback()
+    _check(fired == 0 and not heap, f"{fired} cancelled timers fired, {len(heap)} left")
+
+
+def floor_sleep0(n: int, timer: Timer) -> None:
+    """The coroutine of the benchmark, resumed by a bare ``send(None)`` each
+    time it yields (``asyncio.sleep(0)`` yields once and needs no loop)."""
+    count = 0
+
+    async def main() -> None:
+        nonlocal count
+        sleep = asyncio.sleep
+        for _ in range(n):
+            await sleep(0)
+            count += 1
+
+    coro = main()
+    send = coro.send
+    with timer:
+        try:
+            while True:
+                send(None)
+        except StopIteration:
+            pass
+    _check(count == n, f"{count} of {n} sleeps completed")
+
+
+def floor_getaddrinfo(n: int, timer: Timer) -> None:
+    """``socket.getaddrinfo`` called directly: a numeric host needs no
+    resolver, so a loop may answer on its own thread (tideloop does; stock
+    asyncio and uvloop hand it to a thread pool)."""
+    last: list[Any] = []
+    gai = socket.getaddrinfo
+    with timer:
+        for _ in range(n):
+            last = gai("127.0.0.1", 80, type=socket.SOCK_STREAM)
+    _check(bool(last), f"getaddrinfo returned {last!r}")
+    first = last[0]
+    assert isinstance(first, tuple)
+    _check(
+        first[0] == socket.AF_INET and first[4] == ("127.0.0.1", 80),
+        f"unexpected getaddrinfo entry {first!r}",
+    )
+
+
+def floor_sock_echo(n: int, timer: Timer) -> None:
+    """The same round trips on non-blocking sockets: each side tries
+    ``recv``/``send`` first and waits in epoll only when the socket has
+    nothing (as ``sock_recv``/``sock_sendall`` do)."""
+    left, right = socket.socketpair()
+    left.setblocking(False)
+    right.setblocking(False)
+    epoll = select.epoll()
+    msg = MESSAGE
+    size = len(msg)
+    done = 0
+
+    def recv(sock: socket.socket) -> bytes:
+        while True:
+            try:
+                return sock.recv(4096)
+            except BlockingIOError:
+                epoll.register(sock.fileno(), select.EPOLLIN)
+                epoll.poll()
+                epoll.unregister(sock.fileno())
+
+    def sendall(sock: socket.socket, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[sock.send(view) :]
+            except BlockingIOError:
+                epoll.register(sock.fileno(), select.EPOLLOUT)
+                epoll.poll()
+                epoll.unregister(sock.fileno())
+
+    try:
+        with timer:
+            for _ in range(n):
+                sendall(left, msg)
+                sendall(right, recv(right))
+                got = recv(left)
+                while len(got) < size:
+                    more = recv(left)
+                    if not more:
+                        raise ConnectionError("echo side closed early")
+                    got += more
+                if got != msg:
+                    raise AssertionError(f"echo returned {got!r}")
+                done += 1
+    finally:
+        epoll.close()
+        left.close()
+        right.close()
+    _check(done == n, f"{done} of {n} round trips completed")
+
+
 GROUP = BenchGroup(
     name="micro",
     description="event loop primitives: callbacks, timers, iterations, getaddrinfo, sock_*",
@@ -219,6 +484,7 @@ GROUP = BenchGroup(
             n=200_000,
             quick_n=20_000,
             fn=bench_call_soon,
+            floor=floor_call_soon,
         ),
         Benchmark(
             "call_soon_args",
@@ -227,6 +493,7 @@ GROUP = BenchGroup(
             n=200_000,
             quick_n=20_000,
             fn=bench_call_soon_args,
+            floor=floor_call_soon_args,
         ),
         Benchmark(
             "call_soon_threadsafe",
@@ -235,6 +502,7 @@ GROUP = BenchGroup(
             n=20_000,
             quick_n=2_000,
             fn=bench_call_soon_threadsafe,
+            floor=floor_call_soon_threadsafe,
         ),
         Benchmark(
             "timer_cancel",
@@ -243,6 +511,7 @@ GROUP = BenchGroup(
             n=100_000,
             quick_n=10_000,
             fn=bench_timer_cancel,
+            floor=floor_timer_cancel,
         ),
         Benchmark(
             "sleep0",
@@ -251,6 +520,7 @@ GROUP = BenchGroup(
             n=40_000,
             quick_n=4_000,
             fn=bench_sleep0,
+            floor=floor_sleep0,
         ),
         Benchmark(
             "getaddrinfo",
@@ -259,6 +529,7 @@ GROUP = BenchGroup(
             n=2_000,
             quick_n=200,
             fn=bench_getaddrinfo,
+            floor=floor_getaddrinfo,
         ),
         Benchmark(
             "sock_echo",
@@ -267,6 +538,7 @@ GROUP = BenchGroup(
             n=3_000,
             quick_n=300,
             fn=bench_sock_echo,
+            floor=floor_sock_echo,
         ),
     ),
 )

@@ -16,9 +16,13 @@ real cost, watcher threads included).
 
 The functions follow the ``BenchFn`` contract of ``_core`` and ``GROUP`` is a
 :class:`BenchGroup`: ``python -m benchmarks --group spawn`` runs it on
-tideloop, asyncio and uvloop (when importable), each measurement in a fresh
-interpreter; ``python -m benchmarks.spawn`` runs it with options of its own
-(``--loop``, ``--rounds``).
+tideloop, tideloop-pure, asyncio and uvloop (when importable), each
+measurement in a fresh interpreter; ``python -m benchmarks.spawn`` runs it
+with options of its own (``--loop``, ``--rounds``).
+
+``pyfloor`` (``--loops ...,pyfloor``, or ``--loop pyfloor``) is each benchmark's ``floor``: the same
+children spawned with ``subprocess.Popen`` and waited for in a bare epoll
+loop (a pidfd, and the pipes), no event loop; it needs ``os.pidfd_open``.
 """
 
 from __future__ import annotations
@@ -28,13 +32,25 @@ import asyncio
 import importlib.util
 import json
 import os
+import select
 import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from ._core import BenchGroup, Benchmark, Timer, close_loop, make_loop, parse_loop_spec
+from ._build import build_label, tideloop_build
+from ._core import (
+    BenchGroup,
+    Benchmark,
+    Timer,
+    close_loop,
+    loop_env,
+    make_loop,
+    parse_loop_spec,
+)
 from ._env import child_env
+from ._runner import builds_line, merge_build
 
 __all__ = ["GROUP", "bench_spawn_communicate", "bench_spawn_wait", "main"]
 
@@ -89,6 +105,72 @@ def bench_spawn_communicate(loop: asyncio.AbstractEventLoop, n: int, timer: Time
     _check(done == n, f"{done} of {n} children exited with 0")
 
 
+# -- pyfloor: the same children in a bare epoll loop --------------------------------
+#
+# subprocess.Popen (what every loop here spawns with), then the least a loop
+# must do to learn of the child's exit without blocking: a pidfd (Linux 5.3+)
+# in epoll, readable once the child has exited, then the reaping waitpid;
+# and, with pipes, os.read of both until EOF.  No transports, protocols,
+# futures or tasks: what a loop costs above this is the price of asyncio's
+# subprocess API.
+
+
+def _floor_children(n: int, timer: Timer, *, pipes: bool) -> None:
+    program = child_program()
+    done = 0
+    epoll = select.epoll()
+    pipe = subprocess.PIPE if pipes else None
+    try:
+        with timer:
+            for _ in range(n):
+                proc = subprocess.Popen(program, stdout=pipe, stderr=pipe)
+                pidfd = os.pidfd_open(proc.pid)
+                epoll.register(pidfd, select.EPOLLIN)
+                streams = {}
+                if pipes:
+                    assert proc.stdout is not None and proc.stderr is not None
+                    for stream in (proc.stdout, proc.stderr):
+                        fd = stream.fileno()
+                        os.set_blocking(fd, False)
+                        epoll.register(fd, select.EPOLLIN)
+                        streams[fd] = bytearray()
+                exited = False
+                while not exited or streams:
+                    for fd, _mask in epoll.poll():
+                        if fd == pidfd:
+                            exited = True
+                            epoll.unregister(pidfd)
+                            continue
+                        data = os.read(fd, 65536)
+                        if data:
+                            streams[fd] += data
+                            continue
+                        epoll.unregister(fd)
+                        if streams.pop(fd):
+                            raise AssertionError("the child wrote output")
+                os.close(pidfd)
+                if proc.stdout is not None:
+                    proc.stdout.close()
+                if proc.stderr is not None:
+                    proc.stderr.close()
+                if proc.wait() == 0:
+                    done += 1
+    finally:
+        epoll.close()
+    _check(done == n, f"{done} of {n} children exited with 0")
+
+
+def floor_spawn_wait(n: int, timer: Timer) -> None:
+    """Popen(true), then its pidfd in epoll, then waitpid."""
+    _floor_children(n, timer, pipes=False)
+
+
+def floor_spawn_communicate(n: int, timer: Timer) -> None:
+    """Popen(true, stdout/stderr=PIPE), both pipes and the pidfd in epoll,
+    read to EOF, then waitpid."""
+    _floor_children(n, timer, pipes=True)
+
+
 GROUP = BenchGroup(
     name="spawn",
     description="subprocesses: spawn a short-lived child and wait for it",
@@ -100,6 +182,7 @@ GROUP = BenchGroup(
             n=400,
             quick_n=100,
             fn=bench_spawn_wait,
+            floor=floor_spawn_wait,
         ),
         Benchmark(
             "spawn_communicate",
@@ -108,6 +191,7 @@ GROUP = BenchGroup(
             n=300,
             quick_n=80,
             fn=bench_spawn_communicate,
+            floor=floor_spawn_communicate,
         ),
     ),
     rounds=3,
@@ -125,24 +209,45 @@ GROUP = BenchGroup(
 Results = dict[str, dict[str, list[tuple[float, float]]]]
 
 
-def _worker(loop_name: str, bench_name: str, n: int, repeats: int) -> dict[str, float]:
+def _worker(loop_name: str, bench_name: str, n: int, repeats: int) -> dict[str, Any]:
     bench = GROUP.get(bench_name)
-    loop = make_loop(parse_loop_spec(loop_name))
+    spec = parse_loop_spec(loop_name)
     samples: list[tuple[float, float]] = []
-    try:
-        asyncio.set_event_loop(loop)
-        bench.fn(loop, max(1, n // 10), Timer())  # warm-up
+    build = None
+    if spec.kind == "pyfloor":
+        floor = bench.floor
+        assert floor is not None
+        floor(max(1, n // 10), Timer())  # warm-up
         for _ in range(repeats):
             timer = Timer()
-            bench.fn(loop, n, timer)
+            floor(n, timer)
             samples.append((timer.wall, timer.cpu))
-    finally:
-        close_loop(loop)
-    return {"wall": min(w for w, _ in samples), "cpu": min(c for _, c in samples), "n": n}
+    else:
+        loop = make_loop(spec)
+        build = tideloop_build() if spec.is_tideloop else None
+        try:
+            asyncio.set_event_loop(loop)
+            bench.fn(loop, max(1, n // 10), Timer())  # warm-up
+            for _ in range(repeats):
+                timer = Timer()
+                bench.fn(loop, n, timer)
+                samples.append((timer.wall, timer.cpu))
+        finally:
+            close_loop(loop)
+    return {
+        "wall": min(w for w, _ in samples),
+        "cpu": min(c for _, c in samples),
+        "n": n,
+        "build": build,
+    }
 
 
-def _run_worker(loop_name: str, bench_name: str, n: int, repeats: int) -> tuple[float, float]:
-    """(children/s, parent CPU s per child) of one fresh interpreter, best passes."""
+def _run_worker(
+    loop_name: str, bench_name: str, n: int, repeats: int
+) -> tuple[float, float, str | None]:
+    """(children/s, parent CPU s per child, build label of a tideloop row) of
+    one fresh interpreter, best passes.  The interpreter's environment is the
+    row's (``_core.loop_env``: TIDELOOP_PURE_PYTHON=1 for a ``-pure`` row only)."""
     env = child_env(
         base={
             k: v
@@ -150,6 +255,7 @@ def _run_worker(loop_name: str, bench_name: str, n: int, repeats: int) -> tuple[
             if k not in ("PYTHONASYNCIODEBUG", "PYTHONDEVMODE", "PYTHONTRACEMALLOC")
         }
     )
+    env = loop_env(parse_loop_spec(loop_name), env)
     cmd = [sys.executable, "-m", "benchmarks.spawn", "--worker", loop_name, bench_name]
     cmd += [str(n), str(repeats)]
     out = subprocess.run(cmd, capture_output=True, env=env, timeout=300, check=False)
@@ -157,18 +263,26 @@ def _run_worker(loop_name: str, bench_name: str, n: int, repeats: int) -> tuple[
         raise RuntimeError(f"{loop_name} {bench_name}: worker failed:\n{out.stderr.decode()}")
     result = json.loads(out.stdout.decode().strip().splitlines()[-1])
     count = float(result["n"])
-    return count / float(result["wall"]), float(result["cpu"]) / count
+    build = build_label(result["build"]) if result.get("build") else None
+    return count / float(result["wall"]), float(result["cpu"]) / count, build
 
 
 def available_loops() -> list[str]:
-    loops = ["tideloop", "asyncio"]
+    loops = ["tideloop", "tideloop-pure", "asyncio"]
     if importlib.util.find_spec("uvloop") is not None:
         loops.append("uvloop")
     return loops
 
 
-def run(loops: Sequence[str], *, quick: bool = False, rounds: int | None = None) -> Results:
-    """Every benchmark on every loop, ``rounds`` times, loop order rotated per round."""
+def run(
+    loops: Sequence[str],
+    *,
+    quick: bool = False,
+    rounds: int | None = None,
+    builds: dict[str, str | None] | None = None,
+) -> Results:
+    """Every benchmark on every loop, ``rounds`` times, loop order rotated per
+    round; ``builds`` (when given) receives each tideloop row's build label."""
     if rounds is None:
         rounds = GROUP.quick_rounds if quick else GROUP.rounds
     repeats = GROUP.quick_repeats if quick else GROUP.repeats
@@ -179,34 +293,43 @@ def run(loops: Sequence[str], *, quick: bool = False, rounds: int | None = None)
         for r in range(rounds):
             shift = r % len(loops)
             for name in [*loops[shift:], *loops[:shift]]:
-                per_loop[name].append(_run_worker(name, bench.name, n, repeats))
+                rate, cpu, build = _run_worker(name, bench.name, n, repeats)
+                per_loop[name].append((rate, cpu))
+                if builds is not None and name.startswith("tideloop"):
+                    builds[name] = merge_build(builds.get(name), build)
         results[bench.name] = per_loop
     return results
 
 
-def format_results(results: Results) -> str:
+def format_results(results: Results, builds: dict[str, str | None] | None = None) -> str:
     lines = [
         f"tideloop spawn benchmark: Python {sys.version.split()[0]}, "
         f"child {child_program()[0]}, {os.cpu_count()} CPUs",
         "children/s: best round (median round); parent CPU per child: best round",
         "x = tideloop/other for children/s, other/tideloop for CPU: > 1 favours tideloop",
     ]
+    if builds:
+        lines.append(builds_line(builds) or "")
     for bench, per_loop in results.items():
         lines.append(f"{bench}:")
-        tide = per_loop.get("tideloop")
+        best = {name: max(rate for rate, _ in samples) for name, samples in per_loop.items()}
+        cpu = {name: min(c for _, c in samples) for name, samples in per_loop.items()}
         for name, samples in per_loop.items():
             rates = [rate for rate, _ in samples]
-            best = max(rates)
-            cpu = min(c for _, c in samples)
-            line = (
-                f"  {name:<10} {best:7.0f}/s ({statistics.median(rates):.0f})"
-                f"  cpu {cpu * 1e6:5.0f} us/child"
+            lines.append(
+                f"  {name:<14} {best[name]:7.0f}/s ({statistics.median(rates):.0f})"
+                f"  cpu {cpu[name] * 1e6:5.0f} us/child"
             )
-            if tide is not None and name != "tideloop":
-                tide_rate = max(rate for rate, _ in tide)
-                tide_cpu = min(c for _, c in tide)
-                line += f"   x{tide_rate / best:.2f} rate  x{cpu / tide_cpu:.2f} cpu"
-            lines.append(line)
+        ratios = [
+            f"{subject}/{other} x{best[subject] / best[other]:.2f} rate"
+            f" x{cpu[other] / cpu[subject]:.2f} cpu"
+            for subject in per_loop
+            if subject.startswith("tideloop")
+            for other in per_loop
+            if not other.startswith("tideloop")
+            or parse_loop_spec(other).compiled_row == parse_loop_spec(subject)
+        ]
+        lines.extend(f"    {ratio}" for ratio in ratios)
     return "\n".join(lines)
 
 
@@ -221,11 +344,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer children and rounds")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument(
-        "--loop", action="append", dest="loops", help="tideloop[-BACKEND], asyncio, uvloop"
+        "--loop",
+        action="append",
+        dest="loops",
+        help="tideloop[-BACKEND], tideloop-pure[-BACKEND], asyncio, uvloop, pyfloor "
+        "(default: tideloop, tideloop-pure, asyncio, uvloop when importable)",
     )
     args = parser.parse_args(args_list)
     loops = args.loops or available_loops()
-    print(format_results(run(loops, quick=args.quick, rounds=args.rounds)))
+    for name in loops:
+        try:
+            parse_loop_spec(name)
+        except ValueError as exc:
+            parser.error(str(exc))
+    builds: dict[str, str | None] = {}
+    results = run(loops, quick=args.quick, rounds=args.rounds, builds=builds)
+    print(format_results(results, builds))
     return 0
 
 

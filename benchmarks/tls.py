@@ -36,7 +36,15 @@ both ends.
 
 Certificates: trustme when it is installed, else ``openssl req``.
 
-Imports: standard library only at module level; a server imports its loop.
+Rows: ``tideloop`` (the installed build: compiled when there is one),
+``tideloop-pure`` (the same installation, its server started with
+``TIDELOOP_PURE_PYTHON=1``; every other process is started without it),
+asyncio, uvloop, and ``pyfloor``: a bare Python TLS echo server on memory
+BIOs and epoll (``_tls_floor``). Each tideloop server reports which build it
+ran; the report's ``builds`` line says it.
+
+Imports: at module level the standard library and the suite's stdlib-only
+helpers (``_core``, ``_build``, ``_tls_floor``); a server imports its loop.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ import importlib.util
 import json
 import os
 import resource
+import select
 import shutil
 import ssl
 import subprocess
@@ -57,6 +66,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, cast
+
+try:
+    from . import _tls_floor
+    from ._build import build_label, builds_line, tideloop_build
+    from ._core import LoopSpec, loop_env, make_loop, parse_loop_spec
+except ImportError:  # the children: a top-level module, its directory on sys.path
+    import _tls_floor  # type: ignore[import-not-found,no-redef]
+    from _build import (  # type: ignore[import-not-found,no-redef]
+        build_label,
+        builds_line,
+        tideloop_build,
+    )
+    from _core import (  # type: ignore[import-not-found,no-redef]
+        LoopSpec,
+        loop_env,
+        make_loop,
+        parse_loop_spec,
+    )
 
 __all__ = ["SCENARIOS", "Result", "main", "median_results", "run_benchmark"]
 
@@ -84,6 +111,8 @@ class Result:
     window_s: float
     server_cpu_s: float
     client_cpu_s: float
+    #: tideloop rows: the build the server ran (``_build.build_label``).
+    build: str | None = None
 
     @property
     def per_second(self) -> float:
@@ -107,6 +136,7 @@ class Result:
             "server_cpu_s": self.server_cpu_s,
             "server_us_per_op": self.server_us_per_op,
             "client_cpu_share": self.client_cpu_share,
+            "build": self.build,
         }
 
 
@@ -114,18 +144,7 @@ class Result:
 
 
 def _make_loop(spec: str) -> asyncio.AbstractEventLoop:
-    if spec == "asyncio":
-        return asyncio.DefaultEventLoopPolicy().new_event_loop()
-    if spec == "uvloop":
-        # importlib: uvloop is optional and has no stubs where it is absent.
-        uvloop = importlib.import_module("uvloop")
-        return cast(asyncio.AbstractEventLoop, uvloop.new_event_loop())
-    if spec == "tideloop" or spec.startswith("tideloop-"):
-        import tideloop
-
-        backend = spec.partition("-")[2] or None
-        return tideloop.new_event_loop(backend=backend)
-    raise ValueError(f"unknown loop {spec!r}: expected asyncio, uvloop, tideloop[-BACKEND]")
+    return make_loop(parse_loop_spec(spec))
 
 
 def make_certificates(directory: str) -> tuple[str, str, str]:
@@ -182,35 +201,58 @@ def _pin(cpus: str | None) -> None:
         os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
 
 
+def _control(stop: Any) -> None:
+    """The control thread: a rusage sample for each ``r``; ``stop()`` on ``q`` or EOF."""
+    for line in sys.stdin:
+        if line.strip() == "r":
+            _emit({"event": "sample", "t": time.monotonic(), "cpu": _rusage_cpu()})
+        elif line.strip() == "q":
+            break
+    stop()
+
+
+def _start_control(stop: Any) -> None:
+    import threading
+
+    threading.Thread(target=_control, args=(stop,), daemon=True).start()
+
+
+def _serve_floor(ctx: ssl.SSLContext) -> int:
+    """The ``pyfloor`` server (``_tls_floor``), with the same control protocol."""
+
+    def listening(port: int) -> None:
+        _emit({"event": "listening", "port": port, "loop_type": "pyfloor", "build": None})
+
+    _, errors = _tls_floor.serve(
+        ctx, "127.0.0.1", 0, 1024, _EchoServerProtocol, listening, _start_control
+    )
+    _emit({"event": "closed", "errors": errors[:5], "error_count": len(errors)})
+    return 0
+
+
 def _serve(loop_spec: str, cert: str, key: str) -> int:
     """Serve until stdin says ``q``; answer each ``r`` with a rusage sample."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
-    loop = _make_loop(loop_spec)
+    spec = parse_loop_spec(loop_spec)
+    if spec.kind == "pyfloor":
+        return _serve_floor(ctx)
+    loop = make_loop(spec)
+    build = tideloop_build() if spec.is_tideloop else None
     errors: list[str] = []
     loop.set_exception_handler(lambda _loop, context: errors.append(str(context.get("message"))))
     server = loop.run_until_complete(
         loop.create_server(_EchoServerProtocol, "127.0.0.1", 0, ssl=ctx, backlog=1024)
     )
     port = server.sockets[0].getsockname()[1]
-    _emit({"event": "listening", "port": port, "loop_type": type(loop).__module__})
+    _emit({"event": "listening", "port": port, "loop_type": type(loop).__module__, "build": build})
     stop = loop.create_future()
-
-    def control() -> None:
-        for line in sys.stdin:
-            if line.strip() == "r":
-                _emit({"event": "sample", "t": time.monotonic(), "cpu": _rusage_cpu()})
-            elif line.strip() == "q":
-                break
-        loop.call_soon_threadsafe(_stop)
 
     def _stop() -> None:
         if not stop.done():
             stop.set_result(None)
 
-    import threading
-
-    threading.Thread(target=control, daemon=True).start()
+    _start_control(lambda: loop.call_soon_threadsafe(_stop))
     loop.run_until_complete(stop)
     server.close()
     loop.run_until_complete(asyncio.sleep(0))
@@ -346,9 +388,14 @@ async def _handshake_load(port: int, ctx: ssl.SSLContext, conns: int, stats: _St
     await asyncio.gather(*(worker() for _ in range(conns)))
 
 
+def _client_loop() -> str:
+    """The load generator's loop: uvloop when installed, else asyncio."""
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+
+
 def _load(argv: argparse.Namespace) -> int:
     ctx = ssl.create_default_context(cafile=argv.ca)
-    spec = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+    spec = _client_loop()
     loop = _make_loop(spec)
     stats = _Stats(argv.t0, argv.t1)
     try:
@@ -391,24 +438,26 @@ def _child_main(argv: Sequence[str]) -> int:
 # -- the parent ----------------------------------------------------------------------
 
 
-def _child_env() -> dict[str, str]:
-    # Servers of tideloop import it from wherever this process found it.
+def _child_env(spec: LoopSpec) -> dict[str, str]:
+    """The environment of a child running ``spec`` (``_core.loop_env``:
+    TIDELOOP_PURE_PYTHON=1 for a ``-pure`` row only); servers of tideloop
+    import it from wherever this process found it."""
     import tideloop
 
     package_parent = str(Path(tideloop.__file__).resolve().parent.parent)
-    env = dict(os.environ)
+    env = loop_env(spec, os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
     return env
 
 
-def _spawn(args: list[str]) -> subprocess.Popen[str]:
+def _spawn(args: list[str], spec: LoopSpec) -> subprocess.Popen[str]:
     bench_dir = str(Path(__file__).resolve().parent)
     return subprocess.Popen(
         [sys.executable, "-c", BOOTSTRAP, bench_dir, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env=_child_env(),
+        env=_child_env(spec),
     )
 
 
@@ -442,10 +491,14 @@ def run_benchmark(
     mode, size = SCENARIOS[scenario]
     cert, key, ca = certs
     server_cpus, client_cpus = _cpu_split()
-    server = _spawn(["serve", "--loop", loop_spec, "--cert", cert, "--key", key, *server_cpus])
+    spec = parse_loop_spec(loop_spec)
+    server = _spawn(
+        ["serve", "--loop", spec.label, "--cert", cert, "--key", key, *server_cpus], spec
+    )
     client: subprocess.Popen[str] | None = None
     try:
-        port = _read_event(server, "listening")["port"]
+        hello = _read_event(server, "listening")
+        port = hello["port"]
         t0 = time.monotonic() + CLIENT_START_SLACK_S + warmup_s
         t1 = t0 + duration_s
         client = _spawn(
@@ -453,7 +506,8 @@ def run_benchmark(
                 "load", "--port", str(port), "--ca", ca, "--mode", mode,
                 "--conns", str(conns), "--size", str(size), "--t0", repr(t0), "--t1", repr(t1),
                 *client_cpus,
-            ]
+            ],
+            LoopSpec(_client_loop()),
         )  # fmt: skip
         assert server.stdin is not None
         _sleep_until(t0)
@@ -479,6 +533,7 @@ def run_benchmark(
             window_s=float(sample1["t"] - sample0["t"]),
             server_cpu_s=float(sample1["cpu"] - sample0["cpu"]),
             client_cpu_s=float(result["cpu"]),
+            build=build_label(hello["build"]) if hello.get("build") else None,
         )
     finally:
         for proc in (client, server):
@@ -511,7 +566,7 @@ def median_results(results: Sequence[Result]) -> list[Result]:
 
 
 def default_loops() -> list[str]:
-    loops = ["tideloop", "asyncio"]
+    loops = ["tideloop", "tideloop-pure", "asyncio"]
     if importlib.util.find_spec("uvloop") is not None:
         loops.append("uvloop")
     return loops
@@ -533,20 +588,42 @@ def format_table(results: Sequence[Result]) -> str:
             cell = f"{r.per_second:>9.0f} {r.server_us_per_op:>11.1f} {r.client_cpu_share:>6.0%}"
             row += f"{cell:>30}"
         lines.append(row)
-    if "asyncio" in loops:
+    # Every row against asyncio and uvloop; the compiled tideloop row against
+    # its pure one as well.
+    references = {ref: [lp for lp in loops if lp != ref] for ref in ("asyncio", "uvloop")}
+    for loop in loops:
+        compiled = parse_loop_spec(loop).compiled_row
+        if compiled is not None and compiled.label in loops:
+            references[loop] = [compiled.label]
+    for ref, others in references.items():
+        if ref not in loops:
+            continue
         lines.append("")
-        lines.append("server CPU per op relative to asyncio (lower is better):")
+        lines.append(f"server CPU per op relative to {ref} (lower is better):")
         for scenario in scenarios:
-            base = by_key.get(("asyncio", scenario))
+            base = by_key.get((ref, scenario))
             if base is None:
                 continue
             ratios = [
                 f"{loop} {by_key[(loop, scenario)].server_us_per_op / base.server_us_per_op:.2f}x"
-                for loop in loops
-                if loop != "asyncio" and (loop, scenario) in by_key
+                for loop in others
+                if (loop, scenario) in by_key
             ]
             lines.append(f"  {scenario:<11} " + ", ".join(ratios))
     return "\n".join(lines)
+
+
+def builds(results: Sequence[Result]) -> dict[str, str | None]:
+    """``{tideloop row: build label}``, every label seen when rounds disagreed."""
+    out: dict[str, str | None] = {}
+    for r in results:
+        if r.loop.startswith("tideloop"):
+            seen = out.get(r.loop)
+            if r.build is not None and (seen is None or r.build not in seen.split(" / ")):
+                out[r.loop] = r.build if seen is None else f"{seen} / {r.build}"
+            else:
+                out.setdefault(r.loop, seen)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -563,6 +640,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH")
     args = parser.parse_args(argv)
     loops = [s.strip() for s in args.loops.split(",") if s.strip()]
+    for loop_name in loops:
+        try:
+            spec = parse_loop_spec(loop_name)
+        except ValueError as exc:
+            parser.error(str(exc))
+        if spec.kind == "pyfloor" and not hasattr(select, "epoll"):
+            parser.error("pyfloor of the tls group is a bare Python epoll server: no epoll here")
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     for scenario in scenarios:
         if scenario not in SCENARIOS:
@@ -594,6 +678,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         text = json.dumps(
             {
+                "loops": loops,
+                "builds": builds(results),
                 "median": [r.to_json() for r in medians],
                 "rounds": [r.to_json() for r in results],
             },
@@ -605,6 +691,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.json).write_text(text + "\n")
     else:
         print(f"median of {args.rounds} rounds (by server CPU per op)")
+        line = builds_line(builds(results))
+        if line:
+            print(line)
         print(format_table(medians))
     return 0
 
