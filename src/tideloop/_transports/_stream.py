@@ -55,6 +55,7 @@ import socket
 import sys
 from asyncio.constants import _SendfileMode
 from asyncio.trsock import TransportSocket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from .._handles import set_result_unless_cancelled
@@ -88,7 +89,7 @@ SENDMSG_MAX_BUFFERS: Final = 1024  # IOV_MAX on Linux
 # 3.12+ builds memoryviews of the items; 3.11 joins them (different errors).
 _WRITELINES_MEMORYVIEW: Final = sys.version_info >= (3, 12)
 
-_write = os.write
+_write: Final = os.write
 IDLE: Final = 0
 QUEUED: Final = 1
 WAITING: Final = 2
@@ -162,6 +163,8 @@ class StreamTransport(InstanceDict):
     _flush_queue: list[Any]
     _recv_buffer: bytearray
     _recv_view: memoryview
+    _recv_into: Callable[[Any], int]
+    _fileno: Callable[[], int]
 
     def __init__(
         self,
@@ -188,6 +191,10 @@ class StreamTransport(InstanceDict):
         self._io = io
         self._sock = sock
         self._sock_fd = sock.fileno()
+        # The socket's methods of the hot path, bound once (os.write goes to
+        # the socket's current descriptor: -1, EBADF, once it is closed).
+        self._recv_into = sock.recv_into
+        self._fileno = sock.fileno
         self._protocol_connected = False
         self._protocol = None
         self._buffered_proto = False
@@ -309,7 +316,8 @@ class StreamTransport(InstanceDict):
         # Plain Protocol reads. No closed check: closing removes the reader,
         # which cancels its handle, and the loop skips cancelled handles.
         try:
-            nbytes = self._sock.recv_into(self._recv_buffer)
+            recv_into = self._recv_into  # bound once: no method lookup per read
+            nbytes = recv_into(self._recv_buffer)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -346,7 +354,8 @@ class StreamTransport(InstanceDict):
                 # _flush's fast path, inline: one Python call less per message.
                 chunk = buffer[0]
                 try:
-                    sent = _write(self._sock.fileno(), chunk)
+                    fileno = self._fileno
+                    sent = _write(fileno(), chunk)
                 except (BlockingIOError, InterruptedError):
                     sent = 0
                 except (SystemExit, KeyboardInterrupt):
@@ -376,7 +385,8 @@ class StreamTransport(InstanceDict):
             self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
             return
         try:
-            nbytes = self._sock.recv_into(buf)
+            recv_into = self._recv_into
+            nbytes = recv_into(buf)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -522,7 +532,8 @@ class StreamTransport(InstanceDict):
         # Fast path: one chunk, usually taken whole by the kernel.
         data = buffer[0]
         try:
-            sent = _write(self._sock.fileno(), data)
+            fileno = self._fileno
+            sent = _write(fileno(), data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except (SystemExit, KeyboardInterrupt):
