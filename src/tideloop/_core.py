@@ -163,15 +163,13 @@ class LoopCore(ErrorsPart):
         self._run_seconds = 0.0
         self._run_started = 0.0
         # Opt-in: a virtual clock (loop time and the waits in the backend's
-        # poll follow it) and metrics (the handle runner, wrapped). Each
-        # replaces an attribute on this instance, so a loop without them
-        # runs exactly the code above.
+        # poll follow it; it replaces attributes on this instance) and
+        # metrics (the run loop picks the metered handle runner).
         self._meter: Meter | None = None
         if metrics is None:
             metrics = metrics_enabled_by_default()
         if metrics:
             self._meter = Meter(self)
-            self._run_handles = self._run_handles_metered  # type: ignore[method-assign]
         if clock is not None:
             self.time = clock.time  # type: ignore[method-assign]
             self._poll = clock._attach(self, self._poll, self._backend.wakeup)
@@ -279,9 +277,12 @@ class LoopCore(ErrorsPart):
         # down the state of the run that is going on.
         self._run_forever_setup()
         try:
-            run_once = self._run_once
             while True:
-                run_once()
+                # Called through the class, here and for the run loop's other
+                # own methods: a direct call in the compiled build (a method
+                # call on self is a Python-level lookup there, since the
+                # loop's upper parts are Python subclasses).
+                LoopCore._run_once(self)
                 if self._stopping:
                     break
         finally:
@@ -487,7 +488,7 @@ class LoopCore(ErrorsPart):
     ) -> asyncio.TimerHandle:
         if delay is None:
             raise TypeError("delay must not be None")
-        return self._call_at(self.time() + delay, callback, args, context, 3)  # type: ignore[return-value]  # see call_soon
+        return LoopCore._call_at(self, self.time() + delay, callback, args, context, 3)  # type: ignore[return-value]  # see call_soon
 
     def call_at(
         self,
@@ -496,7 +497,7 @@ class LoopCore(ErrorsPart):
         *args: *_Ts,
         context: contextvars.Context | None = None,
     ) -> asyncio.TimerHandle:
-        return self._call_at(when, callback, args, context, 2)  # type: ignore[return-value]  # an asyncio.Handle to isinstance: _handles.HANDLE_CLASS
+        return LoopCore._call_at(self, when, callback, args, context, 2)  # type: ignore[return-value]  # an asyncio.Handle to isinstance: _handles.HANDLE_CLASS
 
     def _call_at(
         self,
@@ -600,8 +601,10 @@ class LoopCore(ErrorsPart):
             self._callbacks_run += ntodo
             if self._debug:
                 self._run_handles_debug(todo)
+            elif self._meter is not None:
+                self._run_handles_metered(todo)
             else:
-                self._run_handles(todo)
+                LoopCore._run_handles(self, todo)
             # A callback's exception traceback keeps the frames it ran under
             # (and their locals as they are at exit) alive through f_back:
             # hold no handle here once done, or the task it would run stays
@@ -609,7 +612,7 @@ class LoopCore(ErrorsPart):
             # retrieved" report waits for the garbage collector.
             todo = None  # type: ignore[assignment]
         if self._io.flush_queue:
-            self._flush_writes()
+            LoopCore._flush_writes(self)
 
     def _flush_writes(self) -> None:
         """Send what transports wrote during this iteration, one syscall each."""
@@ -703,7 +706,10 @@ class LoopCore(ErrorsPart):
             try:
                 t0 = self.time()
                 try:
-                    self._run_handles((handle,))
+                    if self._meter is not None:
+                        self._run_handles_metered((handle,))
+                    else:
+                        LoopCore._run_handles(self, (handle,))
                 except (SystemExit, KeyboardInterrupt):
                     if type(handles) is list:
                         self._requeue_after(handles, handle)
