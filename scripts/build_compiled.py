@@ -90,7 +90,11 @@ def main() -> None:
     if args.compiler == "mypyc":
         from mypyc.build import mypycify
 
-        ext_modules = mypycify(args.modules, opt_level="3", debug_level="1")
+        ext_modules = mypycify(
+            [*args.modules, "--python-version", "%d.%d" % sys.version_info[:2]],
+            opt_level="3",
+            debug_level="1",
+        )
         patch_weakref_dealloc(Path("build"))
     else:
         from Cython.Build import cythonize

@@ -195,7 +195,7 @@ class LoopCore(ErrorsPart):
     ) -> asyncio.Task[_T]:
         self._check_closed()
         if self._task_factory is None:
-            task: asyncio.Task[_T] = asyncio.Task(coro, loop=self, name=name, context=context)
+            task: asyncio.Task[_T] = asyncio.Task(coro, loop=self, name=name, context=context)  # type: ignore[arg-type]  # 3.12+: coroutines only
             tb = task._source_traceback  # type: ignore[attr-defined]
             if tb and is_own_frame(tb[-1].filename):
                 del tb[-1]  # create_task's own frame (none when compiled)
