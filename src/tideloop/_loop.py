@@ -10,6 +10,9 @@ part               module               what it adds
 ``ErrorsPart``     ``_errors``          exception handler API, error reports
 ``LoopCore``       ``_core``            lifecycle, run loop, call_soon/later,
                                         readers/writers, executor, debug
+``ShutdownPart``   ``_shutdown``        shutdown_asyncgens,
+                                        shutdown_default_executor (coroutines
+                                        stay uncompiled)
 ``SignalsPart``    ``_signals``         add/remove_signal_handler, wakeup fd
 ``SockAPIPart``    ``_sock_api``        sock_recv, sock_sendall, ... sendfile
 ``NetPart``        ``_net``             getaddrinfo, create_connection/server,

@@ -32,8 +32,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from ._core import LoopCore
 from ._handles import Handle
+from ._shutdown import ShutdownPart
 
 logger = logging.getLogger("asyncio")
 
@@ -42,7 +42,7 @@ def _sighandler_noop(signum: int, frame: Any) -> None:
     """Dummy handler: the wakeup fd does the work."""
 
 
-class SignalsPart(LoopCore):
+class SignalsPart(ShutdownPart):
     """add_signal_handler/remove_signal_handler, and the signal wakeup fd the
     loop holds while it runs in the main thread."""
 
