@@ -560,6 +560,8 @@ def test_transport_isinstance_and_dir(loop: Loop) -> None:
         kinds = (asyncio.Transport, asyncio.ReadTransport, asyncio.WriteTransport)
         for cls in (*kinds, asyncio.BaseTransport):
             assert isinstance(transport, cls)
+        # asyncio's sendfile fallback requires it of a socket transport.
+        assert isinstance(transport, asyncio.transports._FlowControlMixin)  # type: ignore[attr-defined]
         assert {"write", "close", "get_extra_info", "pause_reading"} <= set(dir(transport))
         transport.close()
         await spin()

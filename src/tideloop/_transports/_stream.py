@@ -118,8 +118,11 @@ def set_nodelay(sock: socket.socket) -> None:
 # Python subclasses of asyncio.Transport, and ``isinstance(transport,
 # asyncio.Transport)`` (or ReadTransport, WriteTransport, BaseTransport)
 # holds as for asyncio's transports. ``type(transport)`` is the real class.
+# Like asyncio's socket transports, a _FlowControlMixin (asyncio's sendfile
+# fallback checks for it).
 def _transport_class(name: str) -> type:
-    return type(name, (asyncio.Transport,), {"__slots__": (), "__module__": __name__})
+    base = asyncio.transports._FlowControlMixin  # type: ignore[attr-defined]
+    return type(name, (base,), {"__slots__": (), "__module__": __name__})
 
 
 STREAM_TRANSPORT_CLASS: Final = _transport_class("StreamTransport")
