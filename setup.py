@@ -178,6 +178,7 @@ class BuildExt(build_ext):
     def run(self) -> None:
         if not self.extensions:
             return
+        self._remove_stale_extensions()
         try:
             super().run()
         except (Exception, SystemExit) as exc:
@@ -187,6 +188,15 @@ class BuildExt(build_ext):
                     os.remove(output)
             self.extensions = []
             _write_build_info(self.build_lib, None)
+
+    def _remove_stale_extensions(self) -> None:
+        # build/ is reused between builds and copied whole into the wheel: an
+        # extension left from an earlier build (a module since dropped from
+        # MYPYC_MODULES) would shadow its .py file.
+        keep = {os.path.abspath(path) for path in self.get_outputs()}
+        for path in Path(self.build_lib, "tideloop").rglob("*.so"):
+            if os.path.abspath(path) not in keep:
+                path.unlink()
 
 
 #: What ext_modules holds until build_ext asks mypyc for the real extensions;
@@ -212,7 +222,10 @@ def _mypycify() -> list[Extension]:
             **MYPYC_OPTIONS,
         )
         return extensions
-    except (Exception, SystemExit) as exc:  # mypy's errors are printed above
+    except SystemExit:  # mypy's errors are printed above
+        _compiled_failed(f"mypyc {MYPYC_VERSION}'s type check failed: see the errors above")
+        return []
+    except Exception as exc:
         _compiled_failed(f"mypyc {MYPYC_VERSION} failed: {exc!r}")
         return []
     finally:
