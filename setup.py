@@ -75,9 +75,8 @@ def _env_set(name: str) -> bool:
 def _warn_pure(reason: str) -> None:
     reason = " ".join(reason.split())  # one line
     print(
-        f"tideloop: building the pure-Python build ({reason}); it runs the same "
-        f"code, slower. Install a C compiler and the Python headers for the "
-        f"compiled build, or set {PURE_ENV}=1 to choose the pure build.",
+        f"tideloop: building the pure-Python build ({reason}); the same code, "
+        f"slower; set {PURE_ENV}=1 to choose it without this warning",
         file=sys.stderr,
         flush=True,
     )
@@ -118,7 +117,7 @@ def _probe_compiler() -> str | None:
         cmd.run()
         return None
     except (Exception, SystemExit) as exc:
-        return f"no working C compiler or Python headers: {exc}"
+        return f"no working C compiler or Python headers, needed by the compiled build: {exc}"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
