@@ -117,7 +117,8 @@ def _probe_compiler() -> str | None:
         cmd.run()
         return None
     except (Exception, SystemExit) as exc:
-        return f"no working C compiler or Python headers, needed by the compiled build: {exc}"
+        detail = str(exc) if len(str(exc)) <= 120 else str(exc)[:117] + "..."
+        return f"no working C compiler or Python headers, needed by the compiled build: {detail}"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

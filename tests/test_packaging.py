@@ -108,7 +108,11 @@ def test_wheel_holds_no_benchmark_code(compiled_wheel: tuple[Path, str]) -> None
 @pytest.mark.timeout(240)
 def test_default_wheel_is_compiled(compiled_wheel: tuple[Path, str]) -> None:
     wheel, output = compiled_wheel
-    assert warnings_in(output) == []
+    fallback = warnings_in(output)
+    if fallback and "no working C compiler" in fallback[0] and os.environ.get("CI") != "true":
+        # scripts/test on a machine without a compiler tests the pure build only.
+        pytest.skip(f"no C compiler here (CI=true makes this a failure): {fallback[0]}")
+    assert fallback == []
     assert "-none-any" not in wheel.name  # a platform wheel
     names = wheel_names(wheel)
     for path in HOT_PATHS:
