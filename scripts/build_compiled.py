@@ -1,22 +1,26 @@
-"""Build a compiled prototype of tideloop's per-event modules (opt-in).
+"""Build the compiled modules in place, beside a copy of the sources (callgrind work).
 
     python scripts/build_compiled.py mypyc  [--out build/compiled-mypyc]
     python scripts/build_compiled.py cython [--out build/compiled-cython]
 
-Copies ``src/tideloop`` to ``OUT/tideloop`` and compiles the hot-path modules
-there in place (each ``.so`` beside its ``.py``; Python imports the extension
-first). Run anything against it with ``PYTHONPATH=OUT``. The ``.py`` files
-stay the one implementation: mypyc reads their annotations; Cython compiles
-them in pure-Python mode, with the augmenting ``.pxd`` files of
-``scripts/cython_pxd/`` copied beside them (which classes are native
-``cdef class``es and the C types of their fields). Needs ``mypy`` (mypyc) or
-``cython``, and a C compiler. Not wired into ``pip install``: the measured
-choice is in docs/architecture.md ("The compiled build: choice of compiler").
+``pip install .`` makes the compiled build (setup.py); this script is for
+working on it from a checkout without installing: it copies ``src/tideloop``
+to ``OUT/tideloop`` and compiles setup.py's ``MYPYC_MODULES`` there in place
+(each ``.so`` beside its ``.py``), with setup.py's mypyc options. Run anything
+against it with ``PYTHONPATH=OUT`` (``python -m tideloop info`` says
+"compiled"), for example under callgrind (benchmarks/README.md). It never
+writes into src/: a stale ``.so`` there would shadow the edited ``.py`` file.
+
+``cython`` builds the alternative measured in docs/architecture.md ("The
+compiled build: choice of compiler"): Cython's pure-Python mode, with the
+augmenting ``.pxd`` files of ``scripts/cython_pxd/`` copied beside the modules.
+Needs ``mypy`` (mypyc) or ``cython``, and a C compiler.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -25,39 +29,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The per-event hot path (docs/architecture.md, "Where code lives").
-MODULES = [
-    "tideloop/_handles.py",
-    "tideloop/_errors.py",
-    "tideloop/_core.py",
-    "tideloop/_backends/_base.py",
-    "tideloop/_backends/_epoll.py",
-    "tideloop/_io.py",
-    "tideloop/_transports/_stream.py",
-]
+
+
+def _setup_module() -> object:
+    # setup.py calls setup() only as __main__; loaded under another name it
+    # only defines its lists (and compiles nothing: no build command in argv).
+    spec = importlib.util.spec_from_file_location("tideloop_setup", ROOT / "setup.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_SETUP = _setup_module()
+MODULES: list[str] = _SETUP.MYPYC_MODULES  # type: ignore[attr-defined]
+MYPYC_OPTIONS: dict[str, object] = _SETUP.MYPYC_OPTIONS  # type: ignore[attr-defined]
 
 PXD_DIR = ROOT / "scripts" / "cython_pxd"
 MYPYC_MARK = re.compile(r"\s*@mypyc_attr\(.*\)\s*$")
-
-
-WEAKREF_CLEAR = (
-    "PyObject_GC_UnTrack(self);\n"
-    "if (Py_TYPE(self)->tp_weaklistoffset != 0) PyObject_ClearWeakRefs((PyObject *)self);"
-)
-
-
-def patch_weakref_dealloc(build_dir: Path) -> None:
-    """mypyc 2.4's deallocator of a native class with a Python base (which
-    gives instances a ``__dict__`` and weak references) does not clear the
-    weak references: one that outlives the object then points to freed
-    memory. Insert the ``PyObject_ClearWeakRefs`` that CPython's own
-    deallocator makes, in every generated deallocator (a no-op check for
-    types without weak references)."""
-    for path in build_dir.glob("*.c"):
-        text = path.read_text()
-        patched = text.replace("PyObject_GC_UnTrack(self);", WEAKREF_CLEAR)
-        if patched != text:
-            path.write_text(patched)
 
 
 def main() -> None:
@@ -90,12 +79,8 @@ def main() -> None:
     if args.compiler == "mypyc":
         from mypyc.build import mypycify
 
-        ext_modules = mypycify(
-            [*args.modules, "--python-version", "%d.%d" % sys.version_info[:2]],
-            opt_level="3",
-            debug_level="1",
-        )
-        patch_weakref_dealloc(Path("build"))
+        ext_modules = mypycify([*args.modules, *_SETUP.mypy_flags()], **MYPYC_OPTIONS)  # type: ignore[attr-defined]
+        _SETUP.patch_generated_c(Path("build"))  # type: ignore[attr-defined]
     else:
         from Cython.Build import cythonize
 
@@ -115,6 +100,12 @@ def main() -> None:
         )
     sys.argv = [sys.argv[0], "build_ext", "--inplace"]
     setup(name="tideloop-compiled", ext_modules=ext_modules, script_args=sys.argv[1:])
+    if args.compiler == "mypyc":
+        from mypy.version import __version__ as version
+    else:
+        from Cython import __version__ as version
+    # What `tideloop info` reads (as in a wheel).
+    _SETUP._write_build_info(str(out), f"{args.compiler} {version}")  # type: ignore[attr-defined]
     print(f"built: PYTHONPATH={out}")
 
 

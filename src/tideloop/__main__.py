@@ -1,6 +1,7 @@
 """Command line: ``python -m tideloop`` / ``tideloop``.
 
-* ``tideloop info [--json]``: versions, backends, OS features;
+* ``tideloop info [--json]``: versions, the build (compiled or pure Python),
+  backends, OS features;
 * ``tideloop run [--stats] FILE [ARGS]`` / ``tideloop run [--stats] -m MODULE
   [ARGS]``: run a program as ``python FILE`` / ``python -m MODULE`` would,
   with tideloop as the loop that ``asyncio.run``/``asyncio.Runner`` create
@@ -46,6 +47,8 @@ def _feature_flags() -> dict[str, bool]:
 def collect_info() -> dict[str, Any]:
     import tideloop
 
+    from ._build import compiler, describe
+
     try:
         uvloop_version: str | None = importlib.metadata.version("uvloop")
     except importlib.metadata.PackageNotFoundError:
@@ -53,6 +56,9 @@ def collect_info() -> dict[str, Any]:
     return {
         "tideloop": tideloop.__version__,
         "tideloop_path": os.path.dirname(tideloop.__file__),
+        # "compiled (mypyc 2.4.1)" or "pure Python ..." (tideloop/_build.py)
+        "build": describe(),
+        "build_compiler": compiler(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "executable": sys.executable,
@@ -76,6 +82,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     features = info["features"]
     lines = [
         f"tideloop         {info['tideloop']}  ({info['tideloop_path']})",
+        f"build            {info['build']}",
         f"python           {info['python']} ({info['implementation']}, {info['executable']})",
         f"platform         {info['platform']}, {info['cpu_count']} CPUs",
         f"backends         {', '.join(info['backends']) or '(none)'}",
