@@ -65,20 +65,16 @@ MYPYC_OPTIONS: dict[str, Any] = {
     "group_name": "tideloop._compiled",
 }
 
-
-
 def mypy_flags() -> list[str]:
     """mypyc type-checks for the Python it compiles for: checked as 3.11
     (pyproject's [tool.mypy]), the 3.12+ branches would count as unreachable
     and not be compiled."""
-    return ["--python-version", "%d.%d" % sys.version_info[:2]]
-
+    return ["--python-version", f"{sys.version_info[0]}.{sys.version_info[1]}"]
 
 WEAKREF_CLEAR = (
     "PyObject_GC_UnTrack(self);\n"
     "if (Py_TYPE(self)->tp_weaklistoffset != 0) PyObject_ClearWeakRefs((PyObject *)self);"
 )
-
 
 def patch_generated_c(target_dir: Path) -> None:
     """A fix to mypyc's output, applied before it is compiled.
@@ -92,20 +88,17 @@ def patch_generated_c(target_dir: Path) -> None:
     type without weak references skips it).
     ``tests/test_transport_fidelity.py::test_transport_weakref_dies_with_transport``
     crashes without it."""
-    for path in Path(target_dir).glob("*.c"):
+    for path in Path(target_dir).rglob("*.c"):
         text = path.read_text()
         patched = text.replace("PyObject_GC_UnTrack(self);", WEAKREF_CLEAR)
         if patched != text:
             path.write_text(patched)
 
-
 PURE_ENV = "TIDELOOP_PURE_PYTHON"
 _BUILD_COMMANDS = {"bdist_wheel", "build", "build_ext", "install"}
 
-
 def _env_set(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
-
 
 def _warn_pure(reason: str) -> None:
     reason = " ".join(reason.split())  # one line
@@ -116,7 +109,6 @@ def _warn_pure(reason: str) -> None:
         flush=True,
     )
 
-
 def _editable() -> bool:
     # Editable installs (`pip install -e .`, the dev venv) are always pure: a
     # compiled build would put .so files beside the .py files in src/, and a
@@ -124,12 +116,10 @@ def _editable() -> bool:
     # modules first). scripts/build_compiled.py builds outside src/ instead.
     return "editable_wheel" in sys.argv or "develop" in sys.argv
 
-
 def _mypyc_version() -> str:
     from mypy.version import __version__
 
     return __version__
-
 
 def _probe_compiler() -> str | None:
     """Compile and link a tiny extension; None if that works, else why not."""
@@ -157,7 +147,6 @@ def _probe_compiler() -> str | None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-
 def _choose() -> str | None:
     """The mypyc version to compile with, or None for the pure build."""
     if _env_set(PURE_ENV) or _editable():
@@ -177,7 +166,6 @@ def _choose() -> str | None:
         return None
     return version
 
-
 def _write_build_info(build_lib: str, compiler: str | None) -> None:
     modules = [m.removesuffix(".py").replace("/", ".") for m in MYPYC_MODULES]
     path = Path(build_lib, "tideloop", "_build_info.py")
@@ -188,9 +176,7 @@ def _write_build_info(build_lib: str, compiler: str | None) -> None:
         f"MODULES = {tuple(modules) if compiler else ()!r}\n"
     )
 
-
 MYPYC_VERSION = _choose()
-
 
 class BuildPy(build_py):
     def run(self) -> None:
@@ -198,7 +184,6 @@ class BuildPy(build_py):
         if not self.editable_mode:
             compiler = f"mypyc {MYPYC_VERSION}" if MYPYC_VERSION else None
             _write_build_info(self.build_lib, compiler)
-
 
 class BuildExt(build_ext):
     """Runs mypyc here, not when setup.py is loaded: pip loads it several
@@ -233,17 +218,14 @@ class BuildExt(build_ext):
             if os.path.abspath(path) not in keep:
                 path.unlink()
 
-
 #: What ext_modules holds until build_ext asks mypyc for the real extensions;
 #: it makes the wheel platform-specific. The pure build has no extensions.
 _PLACEHOLDER = Extension("tideloop._compiled__mypyc", [])
-
 
 def _compiled_failed(reason: str) -> None:
     global MYPYC_VERSION
     MYPYC_VERSION = None
     _warn_pure(reason)
-
 
 def _mypycify() -> list[Extension]:
     from mypyc.build import mypycify
@@ -267,7 +249,6 @@ def _mypycify() -> list[Extension]:
         return []
     finally:
         os.chdir(cwd)
-
 
 if __name__ == "__main__":
     setup(
