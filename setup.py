@@ -47,6 +47,7 @@ MYPYC_MODULES = [
     "tideloop/_backends/_epoll.py",
     "tideloop/_io.py",
     "tideloop/_transports/_stream.py",
+    "tideloop/_transports/_datagram.py",
 ]
 
 #: mypycify's options. Measured on a 2-core machine (Python 3.11, the six

@@ -111,17 +111,6 @@ def call_flow_control(transport: Any, method: str) -> None:
         )
 
 
-class SocketTransportBase:
-    """``__repr__`` and the unclosed-transport warning of the Python
-    transports over one socket (datagram)."""
-
-    def __repr__(self) -> str:
-        return socket_transport_repr(self)
-
-    def __del__(self) -> None:
-        warn_unclosed(self)
-
-
 class ReadingControl:
     """``is_reading``/``pause_reading``/``resume_reading`` as in asyncio 3.11+
     (idempotent, no-ops once closing). The transport implements

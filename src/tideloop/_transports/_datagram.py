@@ -50,20 +50,27 @@ Must not import the loop module at import time (it imports this one).
 from __future__ import annotations
 
 import asyncio
+import asyncio.transports  # mypyc: the module of asyncio's transport classes
 import collections
 import logging
 import socket
 import sys
 from asyncio.trsock import TransportSocket
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from .._handles import set_result_unless_cancelled
 from ._base import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
-    ReadingControl,
-    SocketTransportBase,
-    WriteFlowControl,
+    WRITE_HIGH_WATER_BYTES,
+    InstanceDict,
+    call_flow_control,
+    pause_reading,
     report_fatal_error,
+    resume_reading,
+    socket_transport_repr,
+    warn_unclosed,
+    write_buffer_limits,
 )
 
 if TYPE_CHECKING:
@@ -84,25 +91,48 @@ _Address = Any
 _Queued = tuple[bytes, _Address]
 
 
-class DatagramTransport(
-    SocketTransportBase,
-    ReadingControl,
-    WriteFlowControl,
-    asyncio.Transport,
-    asyncio.DatagramTransport,
-):
+# What ``isinstance`` sees: as for the stream transports (see
+# ``_stream.STREAM_TRANSPORT_CLASS``), a Python class with asyncio's bases
+# for this transport kind (a _FlowControlMixin, hence an asyncio.Transport,
+# and an asyncio.DatagramTransport).
+DATAGRAM_TRANSPORT_CLASS: Final[type] = type(
+    "DatagramTransport",
+    (asyncio.transports._FlowControlMixin, asyncio.DatagramTransport),  # type: ignore[attr-defined]
+    {"__slots__": (), "__module__": __name__},
+)
+
+
+class DatagramTransport(InstanceDict):
     """A UDP or Unix datagram socket under an ``asyncio.DatagramProtocol``.
 
     Also an ``asyncio.Transport`` as asyncio's is (``pause_reading``,
     ``resume_reading`` and the write-buffer limits work; ``write()`` raises
-    ``NotImplementedError``).
+    ``NotImplementedError``). A native class in the compiled build;
+    InstanceDict gives instances a ``__dict__`` (tests patch transports).
     """
 
-    # No __slots__ (DESIGN.md 5a): tests patch transport instances.
+    max_size: ClassVar[int] = 256 * 1024  # asyncio's read size, public on its transport
+
     _extra: dict[str, Any]
-    max_size = 256 * 1024  # asyncio's read size, public on its transport
+    _connected: bool
+    _loop: Any
+    _io: LoopIO
     # Set before __init__ can fail, for __del__.
     _sock: Any = None
+    _sock_fd: int
+    _send: Callable[[Any], int]
+    _sendto: Callable[[Any, Any], int]
+    _protocol: Any
+    _protocol_connected: bool
+    _address: Any
+    _buffer: collections.deque[_Queued]
+    _buffer_size: int
+    _conn_lost: int
+    _closing: bool
+    _paused: bool
+    _protocol_paused: bool
+    _high_water: int
+    _low_water: int
 
     def __init__(
         self,
@@ -113,7 +143,7 @@ class DatagramTransport(
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(extra)
+        self._extra = {} if extra is None else extra
         self._extra["socket"] = TransportSocket(sock)
         try:
             self._extra["sockname"] = sock.getsockname()
@@ -127,26 +157,87 @@ class DatagramTransport(
         # asyncio sends with send() when the socket has a peer, else sendto().
         self._connected = bool(self._extra["peername"])
         loop = io.loop
-        self._loop: Any = loop
+        self._loop = loop
         self._io = io
         self._sock = sock
         self._sock_fd = sock.fileno()
-        self._protocol: Any = None
+        self._send = sock.send
+        self._sendto = sock.sendto
+        self._protocol = None
         self._protocol_connected = False
         self.set_protocol(protocol)
         self._address = address
-        self._buffer: collections.deque[_Queued] = collections.deque()
+        self._buffer = collections.deque()
         self._buffer_size = 0
         self._conn_lost = 0  # set when connection_lost is scheduled
         self._closing = False
         self._paused = False
-        self._init_flow_control()
+        self._protocol_paused = False
+        self._high_water = WRITE_HIGH_WATER_BYTES
+        self._low_water = WRITE_HIGH_WATER_BYTES // 4
         io.attach(self._sock_fd, self)
         loop.call_soon(protocol.connection_made, self)
         # Start reading only once connection_made() has run.
         loop.call_soon(self._start_reading)
         if waiter is not None:
             loop.call_soon(set_result_unless_cancelled, waiter, None)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # type: ignore[override]
+        return DATAGRAM_TRANSPORT_CLASS
+
+    def __dir__(self) -> list[str]:
+        # object.__dir__ lists the attributes of __class__; list ours.
+        names = set(dir(type(self)))
+        names.update(getattr(self, "__dict__", ()))
+        return sorted(names)
+
+    def __repr__(self) -> str:
+        return socket_transport_repr(self)
+
+    def __del__(self) -> None:
+        if self._sock is not None:
+            warn_unclosed(self)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """Get optional transport information."""
+        return self._extra.get(name, default)
+
+    # -- asyncio.Transport's write side, which a datagram transport lacks --------
+
+    def write(self, data: Any) -> None:
+        """Write some data bytes to the transport (not for datagrams)."""
+        raise NotImplementedError
+
+    def writelines(self, list_of_data: Any) -> None:
+        """Write a list (or any iterable) of data bytes to the transport."""
+        self.write(b"".join(list_of_data))
+
+    def write_eof(self) -> None:
+        raise NotImplementedError
+
+    def can_write_eof(self) -> bool:
+        raise NotImplementedError
+
+    # -- flow control (asyncio's _FlowControlMixin) ----------------------------------
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (self._low_water, self._high_water)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._high_water, self._low_water = write_buffer_limits(high, low)
+        self._maybe_pause_protocol()
+
+    def _maybe_pause_protocol(self) -> None:
+        if self._protocol_paused or self._buffer_size <= self._high_water:
+            return
+        self._protocol_paused = True
+        call_flow_control(self, "pause_writing")
+
+    def _maybe_resume_protocol(self) -> None:
+        if self._protocol_paused and self._buffer_size <= self._low_water:
+            self._protocol_paused = False
+            call_flow_control(self, "resume_writing")
 
     # -- BaseTransport -----------------------------------------------------
 
@@ -176,7 +267,14 @@ class DatagramTransport(
 
     # -- reading -----------------------------------------------------------------
 
-    # is_reading/pause_reading/resume_reading: ReadingControl.
+    def is_reading(self) -> bool:
+        return not self._closing and not self._paused
+
+    def pause_reading(self) -> None:
+        pause_reading(self)
+
+    def resume_reading(self) -> None:
+        resume_reading(self)
 
     def _start_reading(self) -> None:
         if self._closing or self._paused:
@@ -245,9 +343,11 @@ class DatagramTransport(
             # Nothing queued: try to send right away.
             try:
                 if self._connected:
-                    self._sock.send(data)
+                    send = self._send  # bound once: no method lookup per datagram
+                    send(data)
                 else:
-                    self._sock.sendto(data, addr)
+                    sendto = self._sendto
+                    sendto(data, addr)
                 return
             except (BlockingIOError, InterruptedError):
                 self._io.start_writing(self._sock_fd, self._on_writable)
