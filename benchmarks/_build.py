@@ -55,6 +55,7 @@ def tideloop_build() -> dict[str, Any]:
         name
         for name, module in list(sys.modules.items())
         if (name == "tideloop" or name.startswith("tideloop."))
+        and not name.endswith("__mypyc")  # mypyc's shared library, not a module of ours
         and str(getattr(module, "__file__", None) or "").endswith(suffixes)
     )
     compiler = _compiler(compiled) if compiled else None
