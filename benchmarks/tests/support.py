@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from benchmarks._core import loop_env, parse_loop_spec
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 SRC = ROOT / "src"
 
@@ -29,6 +31,15 @@ def env() -> dict[str, str]:
     old = out.get("PYTHONPATH")
     out["PYTHONPATH"] = head if not old else f"{head}{os.pathsep}{old}"
     return out
+
+
+def server_env(cmd: list[str]) -> dict[str, str]:
+    """``env()`` for a server started with ``--loop ROW``: the row's own
+    TIDELOOP_PURE_PYTHON setting (set for a pure row, removed for the others),
+    as the benchmark's runner gives it, whatever the test run's own is."""
+    if "--loop" not in cmd:
+        return env()
+    return loop_env(parse_loop_spec(cmd[cmd.index("--loop") + 1]), env())
 
 
 def run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -148,7 +159,7 @@ class ControlledServer:
     def __init__(self, cmd: list[str]) -> None:
         self.proc = subprocess.Popen(
             cmd,
-            env=env(),
+            env=server_env(cmd),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
